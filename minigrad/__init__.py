@@ -1,0 +1,41 @@
+"""minigrad: a small deep-learning framework with tape-based reverse-mode autograd.
+
+``import minigrad as mg``; the API follows PyTorch's names and semantics.
+"""
+from . import _backend
+from ._backend import (  # noqa: F401
+    DeviceError, bool_, cuda_available, double, float16, float32, float64, half, int8, int16, int32, int64,
+    long, manual_seed, uint8,
+)
+from .engine import (  # noqa: F401
+    BackwardError, Tensor, enable_grad, is_grad_enabled, no_grad, set_grad_enabled,
+)
+from . import ops as _ops  # noqa: F401  (attaches methods to Tensor)
+from .ops import *  # noqa: F401,F403
+from .ops import abs, all_ as all, any_ as any, max, min, pow, round, sum  # noqa: F401,A004
+from .creation import (  # noqa: F401
+    arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace, ones, ones_like, rand,
+    rand_like, randint, randint_like, randn, randn_like, randperm, tensor, zeros, zeros_like,
+)
+from . import autograd  # noqa: F401,E402
+from . import utils  # noqa: F401,E402
+from .serialization import CheckpointError, load, save  # noqa: F401,E402
+
+bool = bool_  # noqa: A001  (mg.bool, as torch.bool)
+__version__ = "0.1.0"
+
+
+class _Cuda:
+    """``mg.cuda.is_available()``, as ``torch.cuda.is_available()``."""
+
+    @staticmethod
+    def is_available():
+        return _backend.cuda_available()
+
+    @staticmethod
+    def synchronize():
+        if _backend._cupy is not None:
+            _backend._cupy.cuda.Device().synchronize()
+
+
+cuda = _Cuda()

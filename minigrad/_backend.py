@@ -1,0 +1,219 @@
+"""Devices, array modules, dtypes and random numbers.
+
+minigrad keeps its data in NumPy arrays on the CPU and in CuPy arrays on a
+CUDA GPU.  Ops never import CuPy themselves: they ask :func:`xp_of` for the
+module their inputs live in, so one code path serves both devices.  CuPy is
+imported lazily, the first time a CUDA tensor is asked for.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+float16 = np.float16
+float32 = np.float32
+float64 = np.float64
+int8 = np.int8
+int16 = np.int16
+int32 = np.int32
+int64 = np.int64
+uint8 = np.uint8
+bool_ = np.bool_
+long = np.int64
+double = np.float64
+half = np.float16
+
+DEFAULT_FLOAT = np.dtype(np.float32)
+DEFAULT_INT = np.dtype(np.int64)
+
+
+class DeviceError(RuntimeError):
+    """Raised when a device is unavailable or tensors on different devices meet."""
+
+
+_cupy = None
+
+
+def cupy():
+    """Return the CuPy module, importing it on first use.
+
+    Raises DeviceError with install instructions when CuPy or a CUDA device is
+    missing.
+    """
+    global _cupy
+    if _cupy is None:
+        try:
+            import cupy as cp  # noqa: PLC0415 - lazy on purpose
+        except ImportError as e:
+            raise DeviceError(
+                "device 'cuda' needs CuPy, which is not installed. Install the GPU extra: "
+                "pip install 'minigrad[gpu]' (CUDA 12: cupy-cuda12x, CUDA 13: cupy-cuda13x)"
+            ) from e
+        try:
+            count = cp.cuda.runtime.getDeviceCount()
+        except Exception as e:  # CUDA driver missing or broken
+            raise DeviceError(f"device 'cuda' asked for, but CuPy finds no usable CUDA device: {e}") from e
+        if count == 0:
+            raise DeviceError("device 'cuda' asked for, but CuPy finds no CUDA device")
+        _cupy = cp
+    return _cupy
+
+
+def cuda_available() -> bool:
+    """True when CuPy imports and sees at least one CUDA device."""
+    try:
+        cupy()
+    except DeviceError:
+        return False
+    return True
+
+
+def is_numpy(array) -> bool:
+    return type(array) is np.ndarray
+
+
+def xp_of(array):
+    """The array module (``numpy`` or ``cupy``) that owns ``array``."""
+    if type(array) is np.ndarray or _cupy is None:
+        return np
+    return _cupy
+
+
+def device_of(array) -> str:
+    """'cpu' for NumPy arrays, 'cuda' (device 0) or 'cuda:N' for CuPy arrays."""
+    if type(array) is np.ndarray:
+        return "cpu"
+    idx = array.device.id
+    return "cuda" if idx == 0 else f"cuda:{idx}"
+
+
+def parse_device(device) -> tuple[str, int]:
+    """Normalise a device spec to ('cpu', 0) or ('cuda', index)."""
+    if device is None:
+        return ("cpu", 0)
+    text = str(device).strip().lower()
+    if text == "cpu":
+        return ("cpu", 0)
+    if text == "cuda":
+        return ("cuda", 0)
+    if text.startswith("cuda:") and text[5:].isdigit():
+        return ("cuda", int(text[5:]))
+    raise DeviceError(f"unknown device {device!r}: use 'cpu', 'cuda' or 'cuda:N'")
+
+
+def device_name(device) -> str:
+    kind, idx = parse_device(device)
+    if kind == "cpu":
+        return "cpu"
+    return "cuda" if idx == 0 else f"cuda:{idx}"
+
+
+def to_device(array, device):
+    """Return ``array`` on ``device`` (no copy when it is already there)."""
+    kind, idx = parse_device(device)
+    if kind == "cpu":
+        if type(array) is np.ndarray:
+            return array
+        if _cupy is not None and isinstance(array, _cupy.ndarray):
+            return _cupy.asnumpy(array)
+        return np.asarray(array)
+    cp = cupy()
+    if isinstance(array, cp.ndarray) and array.device.id == idx:
+        return array
+    with cp.cuda.Device(idx):
+        return cp.asarray(array)
+
+
+def module_for_device(device):
+    kind, idx = parse_device(device)
+    if kind == "cpu":
+        return np
+    return cupy()
+
+
+def same_device(arrays) -> bool:
+    """True when every array lives on the same device."""
+    first = type(arrays[0])
+    for a in arrays:
+        if type(a) is not first:
+            return False
+    if first is np.ndarray:
+        return True
+    dev = arrays[0].device.id
+    return all(a.device.id == dev for a in arrays)
+
+
+def to_dtype(dtype):
+    """Normalise ``dtype`` (a NumPy dtype, type or name, or Python type) to ``np.dtype``."""
+    if dtype is None:
+        return None
+    if dtype is float:
+        return DEFAULT_FLOAT
+    if dtype is int:
+        return DEFAULT_INT
+    if dtype is bool:
+        return np.dtype(np.bool_)
+    try:
+        return np.dtype(dtype)
+    except TypeError as e:
+        raise TypeError(f"unknown dtype {dtype!r}: use a NumPy dtype such as mg.float32") from e
+
+
+def is_floating(dtype) -> bool:
+    return np.dtype(dtype).kind == "f"
+
+
+# ----------------------------------------------------------------------------- random numbers
+_rng = np.random.default_rng()
+
+
+def manual_seed(seed: int) -> None:
+    """Seed minigrad's random number generators (CPU, and CUDA once CuPy is loaded)."""
+    global _rng
+    _rng = np.random.default_rng(seed)
+    if _cupy is not None:
+        _cupy.random.seed(seed)
+    _cuda_seed[0] = seed
+
+
+_cuda_seed = [None]
+
+
+def rng():
+    """The generator that ``rand``/``randn``/``randint``, dropout and shuffling draw from."""
+    return _rng
+
+
+def random_module(device):
+    """NumPy's seeded ``Generator`` on the CPU, ``cupy.random`` on CUDA."""
+    kind, _ = parse_device(device)
+    if kind == "cpu":
+        return _rng
+    cp = cupy()
+    if _cuda_seed[0] is not None:
+        cp.random.seed(_cuda_seed[0])
+        _cuda_seed[0] = None
+    return cp.random
+
+
+def scatter_add_rows(n_rows: int, rows, values):
+    """Sum ``values[k]`` into row ``rows[k]`` of an ``(n_rows, ...)`` zero array.
+
+    The gradient of gathering rows (``x[idx]``, embeddings).  Repeated rows
+    accumulate.  NumPy: a stable sort groups equal rows and ``add.reduceat``
+    sums each group (``np.add.at`` is much slower); CuPy: atomic
+    ``cupyx.scatter_add``.
+    """
+    xp = xp_of(values)
+    out = xp.zeros((n_rows,) + values.shape[1:], dtype=values.dtype)
+    if rows.size == 0:
+        return out
+    if xp is np:
+        order = np.argsort(rows, kind="stable")
+        sorted_rows = rows[order]
+        starts = np.flatnonzero(np.concatenate(([True], sorted_rows[1:] != sorted_rows[:-1])))
+        out[sorted_rows[starts]] = np.add.reduceat(values[order], starts, axis=0)
+    else:
+        import cupyx  # noqa: PLC0415
+
+        cupyx.scatter_add(out, rows, values)
+    return out

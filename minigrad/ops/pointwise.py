@@ -1,0 +1,536 @@
+"""Elementwise ops: arithmetic, math functions, activations, comparisons.
+
+Broadcasting needs no code here: the engine sums each input's gradient back
+to the input's shape.
+"""
+from __future__ import annotations
+
+from ..engine import Op, Tensor
+from ._common import constant, lift, pair, tensor_method, xp_of
+
+# ----------------------------------------------------------------------------- arithmetic
+
+
+class Add(Op):
+    """out = a + b"""
+
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, grad):
+        return grad, grad
+
+
+class Sub(Op):
+    """out = a - b"""
+
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, grad):
+        return grad, (-grad if self.needs_input_grad[1] else None)
+
+
+class Mul(Op):
+    """out = a * b"""
+
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, grad):
+        a, b = self.inputs
+        need_a, need_b = self.needs_input_grad
+        return (grad * b if need_a else None), (grad * a if need_b else None)
+
+
+class Div(Op):
+    """out = a / b"""
+
+    def forward(self, a, b):
+        return a / b
+
+    def backward(self, grad):
+        a, b = self.inputs
+        grad_a = grad / b
+        return grad_a, (-grad_a * a / b if self.needs_input_grad[1] else None)
+
+
+class Neg(Op):
+    """out = -a"""
+
+    def forward(self, a):
+        return -a
+
+    def backward(self, grad):
+        return -grad
+
+
+class Pow(Op):
+    """out = a ** b"""
+
+    save_output = True
+
+    def forward(self, a, b):
+        return a**b
+
+    def backward(self, grad):
+        a, b = self.inputs
+        need_a, need_b = self.needs_input_grad
+        grad_a = grad * b * a ** (b - 1) if need_a else None
+        grad_b = None
+        if need_b:
+            # d(a^b)/db = a^b log a; where a == 0 (and b >= 0) the limit is 0, as in PyTorch.
+            safe_a = where(a.data == 0, 1.0, a)
+            grad_b = grad * self.output * log(safe_a)
+        return grad_a, grad_b
+
+
+def _int_to_float(a, b):
+    """True division of integer tensors gives float32, as in PyTorch."""
+    if a.data.dtype.kind in "iub" and b.data.dtype.kind in "iub":
+        return a.float(), b.float()
+    return a, b
+
+
+@tensor_method("add", "__add__")
+def add(input, other):
+    """Elementwise ``input + other`` with broadcasting."""
+    if type(other) is not Tensor or type(input) is not Tensor:
+        input, other = pair(input, other)
+    return Add.apply(input, other)
+
+
+@tensor_method("sub", "__sub__")
+def sub(input, other):
+    """Elementwise ``input - other``."""
+    if type(other) is not Tensor or type(input) is not Tensor:
+        input, other = pair(input, other)
+    return Sub.apply(input, other)
+
+
+@tensor_method("mul", "__mul__")
+def mul(input, other):
+    """Elementwise ``input * other``."""
+    if type(other) is not Tensor or type(input) is not Tensor:
+        input, other = pair(input, other)
+    return Mul.apply(input, other)
+
+
+@tensor_method("div", "__truediv__")
+def div(input, other):
+    """Elementwise true division ``input / other`` (integers give float32)."""
+    if type(other) is not Tensor or type(input) is not Tensor:
+        input, other = pair(input, other)
+    return Div.apply(*_int_to_float(input, other))
+
+
+@tensor_method("neg", "__neg__")
+def neg(input):
+    """``-input``."""
+    return Neg.apply(input)
+
+
+@tensor_method("pow", "__pow__")
+def pow(input, exponent):
+    """Elementwise ``input ** exponent`` (either may be a number)."""
+    input, exponent = pair(input, exponent)
+    return Pow.apply(input, exponent)
+
+
+def _reflect(fn):
+    def reflected(self, other):
+        return fn(lift(other, self), self)
+
+    reflected.__doc__ = f"``other {fn.__name__} self`` with a number or array on the left."
+    return reflected
+
+
+Tensor.__radd__ = _reflect(add)
+Tensor.__rsub__ = _reflect(sub)
+Tensor.__rmul__ = _reflect(mul)
+Tensor.__rtruediv__ = _reflect(div)
+Tensor.__rpow__ = _reflect(pow)
+Tensor.__pos__ = lambda self: self
+
+# ----------------------------------------------------------------------------- math functions
+
+
+class Exp(Op):
+    """out = e^x"""
+
+    save_output = True
+
+    def forward(self, x):
+        return xp_of(x).exp(x)
+
+    def backward(self, grad):
+        return grad * self.output
+
+
+class Log(Op):
+    """out = ln x"""
+
+    def forward(self, x):
+        return xp_of(x).log(x)
+
+    def backward(self, grad):
+        (x,) = self.inputs
+        return grad / x
+
+
+class Log1p(Op):
+    """out = ln(1 + x), accurate for small x"""
+
+    def forward(self, x):
+        return xp_of(x).log1p(x)
+
+    def backward(self, grad):
+        (x,) = self.inputs
+        return grad / (x + 1.0)
+
+
+class Expm1(Op):
+    """out = e^x - 1, accurate for small x"""
+
+    save_output = True
+
+    def forward(self, x):
+        return xp_of(x).expm1(x)
+
+    def backward(self, grad):
+        return grad * (self.output + 1.0)
+
+
+class Sqrt(Op):
+    """out = sqrt(x)"""
+
+    save_output = True
+
+    def forward(self, x):
+        return xp_of(x).sqrt(x)
+
+    def backward(self, grad):
+        return grad / (self.output * 2.0)
+
+
+class Sin(Op):
+    """out = sin x"""
+
+    def forward(self, x):
+        return xp_of(x).sin(x)
+
+    def backward(self, grad):
+        (x,) = self.inputs
+        return grad * cos(x)
+
+
+class Cos(Op):
+    """out = cos x"""
+
+    def forward(self, x):
+        return xp_of(x).cos(x)
+
+    def backward(self, grad):
+        (x,) = self.inputs
+        return -grad * sin(x)
+
+
+class Tanh(Op):
+    """out = tanh x;  d out/dx = 1 - out^2"""
+
+    save_output = True
+
+    def forward(self, x):
+        return xp_of(x).tanh(x)
+
+    def backward(self, grad):
+        out = self.output
+        return grad * (1.0 - out * out)
+
+
+class Sigmoid(Op):
+    """out = 1 / (1 + e^-x), computed without overflow for any finite x;  d out/dx = out (1 - out)"""
+
+    save_output = True
+
+    def forward(self, x):
+        xp = xp_of(x)
+        e = xp.exp(-xp.abs(x))  # in (0, 1]: never overflows
+        return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+
+    def backward(self, grad):
+        out = self.output
+        return grad * out * (1.0 - out)
+
+
+class Relu(Op):
+    """out = max(x, 0)"""
+
+    def forward(self, x):
+        self.mask = x > 0
+        return x * self.mask
+
+    def backward(self, grad):
+        return grad * constant(self.mask)
+
+
+class LeakyRelu(Op):
+    """out = x if x > 0 else negative_slope * x"""
+
+    def forward(self, x):
+        self.scale = xp_of(x).where(x > 0, 1.0, self.negative_slope).astype(x.dtype)
+        return x * self.scale
+
+    def backward(self, grad):
+        return grad * constant(self.scale)
+
+
+class Softplus(Op):
+    """out = ln(1 + e^x), stable for large |x|;  d out/dx = sigmoid(x)"""
+
+    def forward(self, x):
+        return xp_of(x).logaddexp(0, x).astype(x.dtype, copy=False)
+
+    def backward(self, grad):
+        (x,) = self.inputs
+        return grad * sigmoid(x)
+
+
+class Abs(Op):
+    """out = |x|;  gradient sign(x) (0 at 0, as in PyTorch)"""
+
+    def forward(self, x):
+        return xp_of(x).abs(x)
+
+    def backward(self, grad):
+        (x,) = self.inputs
+        return grad * constant(xp_of(x.data).sign(x.data))
+
+
+class Clamp(Op):
+    """out = min(max(x, min), max);  the gradient passes where min <= x <= max"""
+
+    def forward(self, x):
+        xp = xp_of(x)
+        out = x
+        mask = None
+        if self.min is not None:
+            out = xp.maximum(out, self.min)
+            mask = x >= self.min
+        if self.max is not None:
+            out = xp.minimum(out, self.max)
+            mask = (x <= self.max) if mask is None else mask & (x <= self.max)
+        self.mask = mask
+        return out.astype(x.dtype, copy=False) if out is not x else x.copy()
+
+    def backward(self, grad):
+        return grad if self.mask is None else grad * constant(self.mask)
+
+
+class Maximum(Op):
+    """out = max(a, b) elementwise; at ties each side gets half the gradient (PyTorch)"""
+
+    def forward(self, a, b):
+        xp = xp_of(a)
+        self.share_a = ((a > b) + (a == b) * 0.5).astype(xp.result_type(a, b))
+        return xp.maximum(a, b)
+
+    def backward(self, grad):
+        w = constant(self.share_a)
+        return grad * w, grad * (1.0 - w)
+
+
+class Minimum(Op):
+    """out = min(a, b) elementwise; at ties each side gets half the gradient"""
+
+    def forward(self, a, b):
+        xp = xp_of(a)
+        self.share_a = ((a < b) + (a == b) * 0.5).astype(xp.result_type(a, b))
+        return xp.minimum(a, b)
+
+    def backward(self, grad):
+        w = constant(self.share_a)
+        return grad * w, grad * (1.0 - w)
+
+
+class Where(Op):
+    """out = a where cond else b  (cond is a constant boolean array)"""
+
+    def forward(self, a, b):
+        return xp_of(a).where(self.cond, a, b)
+
+    def backward(self, grad):
+        zero = constant(xp_of(grad.data).zeros((), dtype=grad.dtype))
+        need_a, need_b = self.needs_input_grad
+        grad_a = Where.apply(grad, zero, cond=self.cond) if need_a else None
+        grad_b = Where.apply(zero, grad, cond=self.cond) if need_b else None
+        return grad_a, grad_b
+
+
+def _unary(op_class, name, doc, aliases=()):
+    """The public function ``name(input)`` for a one-input op, also a Tensor method."""
+
+    def fn(input):
+        return op_class.apply(input)
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = doc
+    return tensor_method(name, *aliases)(fn)
+
+
+exp = _unary(Exp, "exp", "Elementwise e^x.")
+log = _unary(Log, "log", "Elementwise natural logarithm.")
+log1p = _unary(Log1p, "log1p", "Elementwise ln(1 + x).")
+expm1 = _unary(Expm1, "expm1", "Elementwise e^x - 1.")
+sqrt = _unary(Sqrt, "sqrt", "Elementwise square root.")
+sin = _unary(Sin, "sin", "Elementwise sine.")
+cos = _unary(Cos, "cos", "Elementwise cosine.")
+tanh = _unary(Tanh, "tanh", "Elementwise hyperbolic tangent.")
+sigmoid = _unary(Sigmoid, "sigmoid", "Elementwise logistic sigmoid, stable for any finite input.")
+relu = _unary(Relu, "relu", "Elementwise max(x, 0).")
+softplus = _unary(Softplus, "softplus", "Elementwise ln(1 + e^x), stable for large inputs.")
+abs = _unary(Abs, "abs", "Elementwise absolute value.", aliases=("__abs__",))
+
+
+@tensor_method()
+def square(input):
+    """Elementwise ``input * input``."""
+    return Mul.apply(input, input)
+
+
+@tensor_method()
+def rsqrt(input):
+    """Elementwise ``1 / sqrt(input)``."""
+    return 1.0 / Sqrt.apply(input)
+
+
+@tensor_method()
+def reciprocal(input):
+    """Elementwise ``1 / input``."""
+    return 1.0 / input
+
+
+@tensor_method()
+def leaky_relu(input, negative_slope=0.01):
+    """Elementwise ``x if x > 0 else negative_slope * x``."""
+    return LeakyRelu.apply(input, negative_slope=float(negative_slope))
+
+
+@tensor_method("clamp", "clip")
+def clamp(input, min=None, max=None):
+    """Limit values to ``[min, max]`` (either bound may be None)."""
+    if min is None and max is None:
+        raise ValueError("clamp needs at least one of min and max")
+    return Clamp.apply(input, min=min, max=max)
+
+
+@tensor_method()
+def maximum(input, other):
+    """Elementwise maximum of two tensors (broadcasting)."""
+    return Maximum.apply(*pair(input, other))
+
+
+@tensor_method()
+def minimum(input, other):
+    """Elementwise minimum of two tensors (broadcasting)."""
+    return Minimum.apply(*pair(input, other))
+
+
+def where(condition, input, other):
+    """``input`` where ``condition`` is true, else ``other`` (numbers allowed)."""
+    cond = condition.data if isinstance(condition, Tensor) else condition
+    like = input if isinstance(input, Tensor) else other
+    if not isinstance(like, Tensor):
+        raise TypeError("where needs at least one of input and other to be a tensor")
+    xp = xp_of(like.data)
+    cond = xp.asarray(cond, dtype=bool)
+    a = lift(input, like)
+    b = lift(other, like)
+    return Where.apply(a, b, cond=cond)
+
+
+Tensor.where = lambda self, condition, other: where(condition, self, other)
+Tensor.where.__doc__ = "``self`` where ``condition``, else ``other``."
+
+
+@tensor_method()
+def masked_fill(input, mask, value):
+    """``value`` where ``mask`` is true, ``input`` elsewhere."""
+    return where(mask, value, input)
+
+
+@tensor_method()
+def sign(input):
+    """-1, 0 or 1 by the sign of each element (no gradient)."""
+    return constant(xp_of(input.data).sign(input.data))
+
+
+def _rounding(name):
+    def fn(input):
+        return constant(getattr(xp_of(input.data), name)(input.data))
+
+    fn.__name__ = name
+    fn.__doc__ = f"Elementwise {name} (no gradient)."
+    return tensor_method(name)(fn)
+
+
+floor = _rounding("floor")
+ceil = _rounding("ceil")
+round = _rounding("round")
+
+# ----------------------------------------------------------------------------- comparisons and logic
+# Comparisons give boolean tensors with no gradient, as in PyTorch.
+
+
+def _compare(ufunc_name, method):
+    def fn(input, other):
+        input, other = pair(input, other)
+        return constant(getattr(xp_of(input.data), ufunc_name)(input.data, other.data))
+
+    fn.__name__ = ufunc_name
+    fn.__doc__ = f"Elementwise ``{ufunc_name}`` as a boolean tensor (no gradient)."
+    setattr(Tensor, method, fn)
+    return fn
+
+
+lt = _compare("less", "__lt__")
+le = _compare("less_equal", "__le__")
+gt = _compare("greater", "__gt__")
+ge = _compare("greater_equal", "__ge__")
+eq = _compare("equal", "__eq__")
+ne = _compare("not_equal", "__ne__")
+for _name, _fn in (("lt", lt), ("le", le), ("gt", gt), ("ge", ge), ("eq", eq), ("ne", ne)):
+    setattr(Tensor, _name, _fn)
+logical_and = _compare("logical_and", "__and__")
+logical_or = _compare("logical_or", "__or__")
+logical_xor = _compare("logical_xor", "__xor__")
+Tensor.logical_and, Tensor.logical_or, Tensor.logical_xor = logical_and, logical_or, logical_xor
+
+
+@tensor_method("logical_not", "__invert__")
+def logical_not(input):
+    """Elementwise not (bool tensors)."""
+    return constant(xp_of(input.data).logical_not(input.data))
+
+
+@tensor_method()
+def isnan(input):
+    return constant(xp_of(input.data).isnan(input.data))
+
+
+@tensor_method()
+def isfinite(input):
+    return constant(xp_of(input.data).isfinite(input.data))
+
+
+@tensor_method()
+def allclose(input, other, rtol=1e-5, atol=1e-8):
+    """True when every element of the two tensors is close."""
+    input, other = pair(input, other)
+    return bool(xp_of(input.data).allclose(input.data, other.data, rtol=rtol, atol=atol))
+
+
+@tensor_method()
+def equal(input, other):
+    """True when both tensors have the same shape and elements."""
+    return input.shape == other.shape and bool((input.data == other.data).all())

@@ -1,0 +1,377 @@
+"""Reductions (sum, mean, var, max, logsumexp, ...) and softmax.
+
+Each reduction's backward spreads the output gradient back over the reduced
+dimensions: reshape to the ``keepdim`` shape, then broadcast.
+"""
+from __future__ import annotations
+
+import builtins  # this module defines sum/max/min for tensors
+from collections import namedtuple
+
+from ..engine import Op, Tensor
+from ._common import constant, keepdim_shape, normalize_dims, tensor_method, xp_of
+
+
+def _spread(grad, in_shape, dims, keepdim):
+    """Broadcast a reduced gradient back to ``in_shape``."""
+    if not keepdim:
+        grad = grad.reshape(keepdim_shape(in_shape, dims))
+    return grad.expand(in_shape)
+
+
+def _axis(dims, ndim):
+    return None if len(dims) == ndim else dims
+
+
+class SumTo(Op):
+    """Sum ``x`` down to ``shape`` (undoes broadcasting); backward broadcasts back."""
+
+    def forward(self, x):
+        shape = tuple(self.shape)
+        lead = x.ndim - len(shape)
+        if lead < 0 or any(s != 1 and s != xs for s, xs in zip(shape, x.shape[lead:])):
+            raise ValueError(f"cannot sum shape {x.shape} down to shape {shape}")
+        axes = tuple(range(lead)) + tuple(
+            lead + i for i, s in enumerate(shape) if s == 1 and x.shape[lead + i] != 1
+        )
+        self.in_shape = x.shape
+        out = x.sum(axis=axes, keepdims=True) if axes else x
+        return out.reshape(shape)
+
+    def backward(self, grad):
+        return grad.expand(self.in_shape)
+
+
+@tensor_method()
+def sum_to(input, shape):
+    """Sum ``input`` over broadcast dimensions so that it has ``shape``."""
+    shape = tuple(shape)
+    if input.shape == shape:
+        return input
+    return SumTo.apply(input, shape=shape)
+
+
+class Sum(Op):
+    """out = sum of x over ``dims``"""
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        out = x.sum(axis=_axis(self.dims, x.ndim), keepdims=self.keepdim)
+        if out.dtype.kind == "b":
+            out = out.astype("int64")
+        return out
+
+    def backward(self, grad):
+        return _spread(grad, self.in_shape, self.dims, self.keepdim)
+
+
+class Mean(Op):
+    """out = mean of x over ``dims``"""
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        self.count = builtins.max(1, _size(x.shape, self.dims))
+        return x.mean(axis=_axis(self.dims, x.ndim), keepdims=self.keepdim)
+
+    def backward(self, grad):
+        return _spread(grad, self.in_shape, self.dims, self.keepdim) / float(self.count)
+
+
+def _size(shape, dims):
+    """Number of elements in each group reduced over ``dims``."""
+    n = 1
+    for i in dims:
+        n *= shape[i]
+    return n
+
+
+@tensor_method()
+def sum(input, dim=None, keepdim=False, dtype=None):
+    """Sum over ``dim`` (int, tuple or None for all)."""
+    if dtype is not None:
+        input = input.to(dtype)
+    return Sum.apply(input, dims=normalize_dims(dim, input.ndim), keepdim=keepdim)
+
+
+@tensor_method()
+def mean(input, dim=None, keepdim=False):
+    """Mean over ``dim`` (integer tensors give float32)."""
+    if input.dtype.kind != "f":
+        input = input.float()
+    return Mean.apply(input, dims=normalize_dims(dim, input.ndim), keepdim=keepdim)
+
+
+class Var(Op):
+    """out = sum((x - mean)^2) / (n - correction) over ``dims``"""
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        self.n = _size(x.shape, self.dims)
+        return x.var(axis=_axis(self.dims, x.ndim), ddof=self.correction, keepdims=self.keepdim)
+
+    def backward(self, grad):
+        (x,) = self.inputs
+        centered = x - x.mean(dim=self.dims, keepdim=True)
+        scale = 2.0 / builtins.max(self.n - self.correction, 0)
+        return _spread(grad, self.in_shape, self.dims, self.keepdim) * centered * scale
+
+
+class Std(Op):
+    """out = sqrt(var(x)) over ``dims``"""
+
+    save_output = True
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        self.n = _size(x.shape, self.dims)
+        return x.std(axis=_axis(self.dims, x.ndim), ddof=self.correction, keepdims=self.keepdim)
+
+    def backward(self, grad):
+        (x,) = self.inputs
+        centered = x - x.mean(dim=self.dims, keepdim=True)
+        denom = _spread(self.output, self.in_shape, self.dims, self.keepdim) * float(self.n - self.correction)
+        return _spread(grad, self.in_shape, self.dims, self.keepdim) * centered / denom
+
+
+def _correction(unbiased, correction):
+    if correction is not None:
+        return int(correction)
+    return 1 if unbiased in (None, True) else 0
+
+
+@tensor_method()
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Variance over ``dim``; unbiased (divides by n - 1) unless ``unbiased=False`` or ``correction=0``."""
+    return Var.apply(input, dims=normalize_dims(dim, input.ndim), correction=_correction(unbiased, correction),
+                     keepdim=keepdim)
+
+
+@tensor_method()
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Standard deviation over ``dim`` (unbiased by default)."""
+    return Std.apply(input, dims=normalize_dims(dim, input.ndim), correction=_correction(unbiased, correction),
+                     keepdim=keepdim)
+
+
+class Amax(Op):
+    """out = max of x over ``dims``; ties share the gradient evenly (PyTorch's amax)"""
+
+    save_output = True
+    largest = True
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        axis = _axis(self.dims, x.ndim)
+        reduce = x.max if self.largest else x.min
+        if x.size == 0:
+            raise ValueError(f"{'amax' if self.largest else 'amin'} of an empty tensor of shape {x.shape}")
+        return reduce(axis=axis, keepdims=self.keepdim)
+
+    def backward(self, grad):
+        (x,) = self.inputs
+        out = _spread(self.output, self.in_shape, self.dims, self.keepdim).data
+        hit = (x.data == out).astype(x.dtype)
+        count = hit.sum(axis=self.dims, keepdims=True)
+        return _spread(grad, self.in_shape, self.dims, self.keepdim) * constant(hit / count)
+
+
+class Amin(Amax):
+    """out = min of x over ``dims``; ties share the gradient evenly"""
+
+    largest = False
+
+
+@tensor_method()
+def amax(input, dim=None, keepdim=False):
+    """Maximum over ``dim`` (int, tuple or None); ties split the gradient."""
+    return Amax.apply(input, dims=normalize_dims(dim, input.ndim), keepdim=keepdim)
+
+
+@tensor_method()
+def amin(input, dim=None, keepdim=False):
+    """Minimum over ``dim`` (int, tuple or None); ties split the gradient."""
+    return Amin.apply(input, dims=normalize_dims(dim, input.ndim), keepdim=keepdim)
+
+
+MaxResult = namedtuple("MaxResult", ["values", "indices"])
+MaxResult.__doc__ = "``(values, indices)`` returned by ``max(dim)``/``min(dim)``."
+
+
+def _extreme(input, dim, keepdim, largest):
+    if isinstance(dim, Tensor):  # mg.max(a, b) is the elementwise maximum, as in PyTorch
+        from .pointwise import maximum, minimum
+
+        return maximum(input, dim) if largest else minimum(input, dim)
+    if dim is None:
+        return amax(input) if largest else amin(input)
+    (d,) = normalize_dims(dim, input.ndim)
+    arg = input.data.argmax if largest else input.data.argmin
+    if input.shape[d] == 0:
+        raise ValueError(f"max/min over dim {dim} of size 0 (shape {input.shape})")
+    idx = arg(axis=d, keepdims=True)
+    values = input.gather(d, constant(idx))  # the gradient goes to the chosen index only
+    if not keepdim:
+        values = values.squeeze(d)
+        idx = idx.squeeze(d)
+    return MaxResult(values, constant(idx))
+
+
+@tensor_method()
+def max(input, dim=None, keepdim=False):
+    """``max()``: the largest element; ``max(dim)``: ``(values, indices)`` along ``dim``."""
+    return _extreme(input, dim, keepdim, True)
+
+
+@tensor_method()
+def min(input, dim=None, keepdim=False):
+    """``min()``: the smallest element; ``min(dim)``: ``(values, indices)`` along ``dim``."""
+    return _extreme(input, dim, keepdim, False)
+
+
+@tensor_method()
+def argmax(input, dim=None, keepdim=False):
+    """Index of the largest element (over the flattened tensor when ``dim`` is None)."""
+    if dim is None:
+        return constant(xp_of(input.data).asarray(input.data.argmax()))
+    return constant(input.data.argmax(axis=normalize_dims(dim, input.ndim)[0], keepdims=keepdim))
+
+
+@tensor_method()
+def argmin(input, dim=None, keepdim=False):
+    """Index of the smallest element (over the flattened tensor when ``dim`` is None)."""
+    if dim is None:
+        return constant(xp_of(input.data).asarray(input.data.argmin()))
+    return constant(input.data.argmin(axis=normalize_dims(dim, input.ndim)[0], keepdims=keepdim))
+
+
+class Logsumexp(Op):
+    """out = log(sum(exp(x))) over ``dims``, computed as m + log(sum(exp(x - m))) with m = max x"""
+
+    save_output = True
+
+    def forward(self, x):
+        xp = xp_of(x)
+        self.in_shape = x.shape
+        m = x.max(axis=self.dims, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)  # all -inf: avoid inf - inf
+        out = xp.log(xp.exp(x - m).sum(axis=self.dims, keepdims=True)) + m
+        if self.keepdim:
+            return out
+        return out.reshape(tuple(s for i, s in enumerate(x.shape) if i not in self.dims))
+
+    def backward(self, grad):
+        (x,) = self.inputs
+        out = _spread(self.output, self.in_shape, self.dims, self.keepdim)
+        return _spread(grad, self.in_shape, self.dims, self.keepdim) * (x - out).exp()
+
+
+@tensor_method()
+def logsumexp(input, dim, keepdim=False):
+    """``log(sum(exp(input)))`` over ``dim`` without overflow."""
+    return Logsumexp.apply(input, dims=normalize_dims(dim, input.ndim), keepdim=keepdim)
+
+
+class Prod(Op):
+    """out = product of x over ``dims``"""
+
+    save_output = True
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        return x.prod(axis=_axis(self.dims, x.ndim), keepdims=self.keepdim)
+
+    def backward(self, grad):
+        (x,) = self.inputs
+        g = _spread(grad, self.in_shape, self.dims, self.keepdim)
+        xp = xp_of(x.data)
+        if not (x.data == 0).any():
+            return g * _spread(self.output, self.in_shape, self.dims, self.keepdim) / x
+        # With zeros, out / x is 0/0: use the product of all the other elements.
+        from ..engine import is_grad_enabled
+
+        if is_grad_enabled():
+            raise NotImplementedError("double backward of prod through inputs equal to 0 is not supported")
+        return g * constant(_product_of_others(x.data, self.dims, xp))
+
+
+def _product_of_others(x, dims, xp):
+    """For each element, the product of the other elements in its reduction group."""
+    moved = xp.moveaxis(x, dims, tuple(range(x.ndim - len(dims), x.ndim)))
+    flat = moved.reshape(moved.shape[: x.ndim - len(dims)] + (-1,))
+    ones = xp.ones(flat.shape[:-1] + (1,), dtype=x.dtype)
+    before = xp.cumprod(xp.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
+    after = xp.flip(xp.cumprod(xp.flip(xp.concatenate([flat[..., 1:], ones], axis=-1), -1), axis=-1), -1)
+    others = (before * after).reshape(moved.shape)
+    return xp.moveaxis(others, tuple(range(x.ndim - len(dims), x.ndim)), dims)
+
+
+@tensor_method()
+def prod(input, dim=None, keepdim=False):
+    """Product over ``dim``."""
+    return Prod.apply(input, dims=normalize_dims(dim, input.ndim), keepdim=keepdim)
+
+
+@tensor_method("all")
+def all_(input, dim=None, keepdim=False):
+    """True where every element (over ``dim``) is nonzero (no gradient)."""
+    return constant(xp_of(input.data).asarray(input.data.all(axis=None if dim is None else dim, keepdims=keepdim)))
+
+
+@tensor_method("any")
+def any_(input, dim=None, keepdim=False):
+    """True where some element (over ``dim``) is nonzero (no gradient)."""
+    return constant(xp_of(input.data).asarray(input.data.any(axis=None if dim is None else dim, keepdims=keepdim)))
+
+
+# ----------------------------------------------------------------------------- softmax
+
+
+class Softmax(Op):
+    """out = exp(x - max) / sum(exp(x - max)) along ``dim``"""
+
+    save_output = True
+
+    def forward(self, x):
+        xp = xp_of(x)
+        e = xp.exp(x - x.max(axis=self.dim, keepdims=True))
+        return e / e.sum(axis=self.dim, keepdims=True)
+
+    def backward(self, grad):
+        out = self.output
+        return out * (grad - (grad * out).sum(self.dim, keepdim=True))
+
+
+class LogSoftmax(Op):
+    """out = x - max - log(sum(exp(x - max))) along ``dim``"""
+
+    save_output = True
+
+    def forward(self, x):
+        xp = xp_of(x)
+        shifted = x - x.max(axis=self.dim, keepdims=True)
+        return shifted - xp.log(xp.exp(shifted).sum(axis=self.dim, keepdims=True))
+
+    def backward(self, grad):
+        return grad - self.output.exp() * grad.sum(self.dim, keepdim=True)
+
+
+@tensor_method()
+def softmax(input, dim):
+    """Softmax along ``dim``, stable for any finite input."""
+    return Softmax.apply(input, dim=_one_dim(dim, input.ndim))
+
+
+@tensor_method()
+def log_softmax(input, dim):
+    """Log of the softmax along ``dim``, stable for any finite input."""
+    return LogSoftmax.apply(input, dim=_one_dim(dim, input.ndim))
+
+
+def _one_dim(dim, ndim):
+    """A single axis as an int (None for a 0-d tensor)."""
+    dims = normalize_dims(dim, ndim)
+    if len(dims) != 1:
+        if ndim == 0:
+            return None
+        raise ValueError(f"expected a single dim, got {dim!r}")
+    return dims[0]

@@ -1,0 +1,653 @@
+"""The op registry: one entry per op, driving every generic op test.
+
+Each :class:`OpInfo` says how to call the op in minigrad, NumPy and PyTorch,
+and how to draw valid inputs with hypothesis (``sample``).  Hypothesis draws
+the *shapes* and parameters; the values come from a NumPy generator seeded
+by hypothesis, so they are continuous, free of ties and kept away from kinks
+(``abs`` at 0, ``relu`` at 0) where a finite difference would be wrong.
+
+Adding an op to minigrad = one class in ``minigrad/ops`` + one entry here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import minigrad as mg
+
+
+@dataclass
+class Sample:
+    """One call of an op: positional args (float arrays are differentiable inputs) and kwargs."""
+
+    args: list
+    kwargs: dict = field(default_factory=dict)
+    # Positions in args that are constant arrays (indices, masks), not differentiable inputs.
+    constant: tuple = ()
+
+
+@dataclass
+class OpInfo:
+    name: str
+    mg_fn: Callable  # (*tensors, **kwargs) -> Tensor or tuple
+    sample: Callable  # (draw) -> Sample   (used inside @st.composite)
+    np_fn: Callable | None = None  # (*arrays, **kwargs) -> array or tuple
+    torch_fn: Callable | None = None  # (*torch tensors, **kwargs) -> tensor or tuple
+    grad: bool = True  # differentiable: run gradcheck
+    keeps_dtype: bool = True  # float32 in gives float32 out
+    gradgrad: bool = True  # run second-order gradcheck
+    atol: float = 1e-6
+    rtol: float = 1e-5
+    notes: str = ""
+    gradcheck_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. a larger eps
+
+    def __repr__(self):
+        return self.name
+
+
+# ----------------------------------------------------------------------------- value drawing
+
+SHAPES = hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=4)
+SMALL_SHAPES = hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=3)
+NONEMPTY_DIMS = hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4)
+GROUPS_OF_2 = hnp.array_shapes(min_dims=1, max_dims=3, min_side=2, max_side=4)  # var/std need 2+ per group
+
+
+def values(draw, shape, domain="real", salt=0):
+    """Continuous values of ``shape`` from a generator seeded by hypothesis.
+
+    ``salt`` tells apart the inputs of one sample, which may draw the same seed.
+    """
+    rng = np.random.default_rng([draw(st.integers(0, 2**32 - 1)), salt])
+    if domain == "real":  # |x| in [0.1, 2]: away from 0 (kinks of abs, relu, sign)
+        x = rng.uniform(0.1, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
+    elif domain == "positive":
+        x = rng.uniform(0.2, 2.0, shape)
+    elif domain == "unit":  # (-0.9, 0.9)
+        x = rng.uniform(-0.9, 0.9, shape)
+    elif domain == "wide":
+        x = rng.uniform(-4, 4, shape)
+    else:
+        raise ValueError(domain)
+    return np.asarray(x, dtype=np.float64)
+
+
+def distinct(draw, shape):
+    """Values with well-separated elements (no near-ties for max/min/sort)."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n = int(np.prod(shape)) if shape else 1
+    x = rng.permutation(n).astype(np.float64) * 0.25 + rng.uniform(-0.05, 0.05, n)
+    return x.reshape(shape) - n * 0.1
+
+
+def dim_for(draw, shape, allow_none=True, allow_tuple=True):
+    """A valid ``dim`` argument for ``shape``: None, an int (maybe negative) or a tuple."""
+    ndim = len(shape)
+    options = []
+    if allow_none:
+        options.append(st.none())
+    if ndim:
+        options.append(st.integers(-ndim, ndim - 1))
+        if allow_tuple and ndim > 1:
+            options.append(st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim, unique=True).map(tuple))
+    return draw(st.one_of(*options)) if options else None
+
+
+def unary(domain="real", shapes=SHAPES):
+    def sample(draw):
+        return Sample([values(draw, draw(shapes), domain)])
+
+    return sample
+
+
+def binary(domain_a="real", domain_b="real"):
+    """Two inputs with mutually broadcastable shapes (including 0-d and size-1 dims)."""
+
+    def sample(draw):
+        shapes = draw(hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=4))
+        a, b = shapes.input_shapes
+        return Sample([values(draw, a, domain_a), values(draw, b, domain_b, salt=1)])
+
+    return sample
+
+
+def reduction(domain="real", keepdim=True, allow_tuple=True, allow_none=True, distinct_values=False, shapes=None):
+    if shapes is None:
+        shapes = SHAPES if allow_none else NONEMPTY_DIMS
+
+    def sample(draw):
+        shape = draw(shapes)
+        x = distinct(draw, shape) if distinct_values else values(draw, shape, domain)
+        kwargs = {"dim": dim_for(draw, shape, allow_none=allow_none, allow_tuple=allow_tuple)}
+        if keepdim:
+            kwargs["keepdim"] = draw(st.booleans())
+        return Sample([x], kwargs)
+
+    return sample
+
+
+def _np_dim(dim):
+    return dim
+
+
+# ----------------------------------------------------------------------------- torch helpers
+def _t():
+    import torch
+
+    return torch
+
+
+# ----------------------------------------------------------------------------- the registry
+REGISTRY: list[OpInfo] = []
+
+
+def register(*infos):
+    REGISTRY.extend(infos)
+
+
+# Arithmetic -------------------------------------------------------------------------------------
+register(
+    OpInfo("add", lambda a, b: a + b, binary(), np.add, lambda a, b: a + b),
+    OpInfo("sub", lambda a, b: a - b, binary(), np.subtract, lambda a, b: a - b),
+    OpInfo("mul", lambda a, b: a * b, binary(), np.multiply, lambda a, b: a * b),
+    OpInfo("div", lambda a, b: a / b, binary("real", "positive"), np.divide, lambda a, b: a / b),
+    OpInfo("neg", lambda a: -a, unary(), np.negative, lambda a: -a),
+    OpInfo("pow_tensor_tensor", lambda a, b: a**b, binary("positive", "real"), np.power, lambda a, b: a**b),
+    OpInfo("pow_scalar_exponent", lambda a: a**3, unary(), lambda a: a**3, lambda a: a**3),
+    OpInfo("pow_fractional_exponent", lambda a: a**0.5, unary("positive"), np.sqrt, lambda a: a**0.5),
+    OpInfo("rpow_scalar_base", lambda a: 2.0**a, unary(), lambda a: 2.0**a, lambda a: 2.0**a),
+    OpInfo("radd_scalar", lambda a: 1.5 + a, unary(), lambda a: 1.5 + a, lambda a: 1.5 + a),
+    OpInfo("rsub_scalar", lambda a: 1.5 - a, unary(), lambda a: 1.5 - a, lambda a: 1.5 - a),
+    OpInfo("rdiv_scalar", lambda a: 1.5 / a, unary(), lambda a: 1.5 / a, lambda a: 1.5 / a),
+)
+
+
+def _matmul_sample(draw):
+    """Matrix products with 1-D operands and broadcast batch dimensions."""
+    kind = draw(st.sampled_from(["mm", "mv", "vm", "vv", "batched", "broadcast_batch", "batched_vec"]))
+    n, k, m = draw(st.integers(1, 4)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    b = draw(st.integers(1, 3))
+    shapes = {
+        "mm": ((n, k), (k, m)),
+        "mv": ((n, k), (k,)),
+        "vm": ((k,), (k, m)),
+        "vv": ((k,), (k,)),
+        "batched": ((b, n, k), (b, k, m)),
+        "broadcast_batch": ((b, 1, n, k), (2, k, m)),
+        "batched_vec": ((k,), (b, k, m)),
+    }[kind]
+    return Sample([values(draw, shapes[0]), values(draw, shapes[1], salt=1)])
+
+
+register(OpInfo("matmul", lambda a, b: a @ b, _matmul_sample, np.matmul, lambda a, b: a @ b, atol=1e-5))
+
+# Math functions ---------------------------------------------------------------------------------
+register(
+    OpInfo("exp", mg.exp, unary("unit"), np.exp, lambda a: a.exp()),
+    OpInfo("log", mg.log, unary("positive"), np.log, lambda a: a.log()),
+    OpInfo("log1p", mg.log1p, unary("unit"), np.log1p, lambda a: a.log1p()),
+    OpInfo("expm1", mg.expm1, unary("unit"), np.expm1, lambda a: a.expm1()),
+    OpInfo("sqrt", mg.sqrt, unary("positive"), np.sqrt, lambda a: a.sqrt()),
+    OpInfo("rsqrt", mg.rsqrt, unary("positive"), lambda a: 1 / np.sqrt(a), lambda a: a.rsqrt()),
+    OpInfo("square", mg.square, unary(), np.square, lambda a: a.square()),
+    OpInfo("reciprocal", mg.reciprocal, unary(), np.reciprocal, lambda a: a.reciprocal()),
+    OpInfo("sin", mg.sin, unary("wide"), np.sin, lambda a: a.sin()),
+    OpInfo("cos", mg.cos, unary("wide"), np.cos, lambda a: a.cos()),
+    OpInfo("tanh", mg.tanh, unary("wide"), np.tanh, lambda a: a.tanh()),
+    OpInfo("sigmoid", mg.sigmoid, unary("wide"), lambda a: 1 / (1 + np.exp(-a)), lambda a: a.sigmoid()),
+    OpInfo("relu", mg.relu, unary(), lambda a: np.maximum(a, 0), lambda a: a.relu()),
+    OpInfo("leaky_relu", lambda a: mg.leaky_relu(a, 0.1), unary(), lambda a: np.where(a > 0, a, 0.1 * a),
+           lambda a: _t().nn.functional.leaky_relu(a, 0.1)),
+    OpInfo("softplus", mg.softplus, unary("wide"), lambda a: np.log1p(np.exp(a)),
+           lambda a: _t().nn.functional.softplus(a)),
+    OpInfo("abs", mg.abs, unary(), np.abs, lambda a: a.abs()),
+    OpInfo("clamp", lambda a: mg.clamp(a, -0.5, 0.75), unary("wide"), lambda a: np.clip(a, -0.5, 0.75),
+           lambda a: a.clamp(-0.5, 0.75)),
+    OpInfo("clamp_min_only", lambda a: a.clamp(min=0.3), unary("wide"), lambda a: np.maximum(a, 0.3),
+           lambda a: a.clamp(min=0.3)),
+    OpInfo("maximum", mg.maximum, binary(), np.maximum, lambda a, b: _t().maximum(a, b)),
+    OpInfo("minimum", mg.minimum, binary(), np.minimum, lambda a, b: _t().minimum(a, b)),
+)
+
+
+def _where_sample(draw):
+    shapes = draw(hnp.mutually_broadcastable_shapes(num_shapes=3, min_dims=0, max_dims=3, max_side=4))
+    c, a, b = shapes.input_shapes
+    cond = values(draw, c) > 0
+    return Sample([cond, values(draw, a, salt=1), values(draw, b, salt=2)], constant=(0,))
+
+
+register(
+    OpInfo("where", lambda c, a, b: mg.where(c, a, b), _where_sample, np.where,
+           lambda c, a, b: _t().where(c, a, b)),
+    OpInfo("masked_fill", lambda a, m: a.masked_fill(m, -2.0),
+           lambda draw: (lambda x: Sample([x, values(draw, x.shape, salt=1) > 0], constant=(1,)))(
+               values(draw, draw(SHAPES))),
+           lambda a, m: np.where(m, -2.0, a), lambda a, m: a.masked_fill(m, -2.0)),
+)
+
+# Reductions -------------------------------------------------------------------------------------
+
+
+def _torch_dim(kwargs):
+    kw = dict(kwargs)
+    if kw.get("dim") is None:
+        kw.pop("dim", None)
+        kw.pop("keepdim", None)
+    return kw
+
+
+def _np_reduce(fn):
+    def ref(a, dim=None, keepdim=False, **kw):
+        return fn(a, axis=dim, keepdims=keepdim, **kw)
+
+    return ref
+
+
+def _torch_reduce(name):
+    def ref(a, dim=None, keepdim=False, **kw):
+        if dim is None:
+            if a.ndim == 0:
+                return getattr(a, name)(**kw)
+            dim = tuple(range(a.ndim))
+        if isinstance(dim, tuple) and len(dim) == 0:
+            return getattr(a, name)(**kw)
+        return getattr(a, name)(dim=dim, keepdim=keepdim, **kw)
+
+    return ref
+
+
+register(
+    OpInfo("sum", lambda a, **kw: a.sum(**kw), reduction(), _np_reduce(np.sum), _torch_reduce("sum")),
+    OpInfo("mean", lambda a, **kw: a.mean(**kw), reduction(), _np_reduce(np.mean), _torch_reduce("mean")),
+    OpInfo("var", lambda a, **kw: a.var(**kw), reduction(shapes=GROUPS_OF_2), _np_reduce(lambda a, **kw: np.var(a, ddof=1, **kw)),
+           _torch_reduce("var")),
+    OpInfo("var_biased", lambda a, **kw: a.var(**kw, unbiased=False), reduction(shapes=GROUPS_OF_2),
+           _np_reduce(lambda a, **kw: np.var(a, **kw)), lambda a, **kw: _torch_reduce("var")(a, correction=0, **kw)),
+    OpInfo("std", lambda a, **kw: a.std(**kw), reduction(shapes=GROUPS_OF_2), _np_reduce(lambda a, **kw: np.std(a, ddof=1, **kw)),
+           _torch_reduce("std")),
+    OpInfo("amax", lambda a, **kw: a.amax(**kw), reduction(distinct_values=True), _np_reduce(np.max),
+           _torch_reduce("amax")),
+    OpInfo("amin", lambda a, **kw: a.amin(**kw), reduction(distinct_values=True), _np_reduce(np.min),
+           _torch_reduce("amin")),
+    OpInfo("max_all", lambda a: a.max(), lambda draw: Sample([distinct(draw, draw(SHAPES))]), np.max,
+           lambda a: a.max()),
+    OpInfo("min_all", lambda a: a.min(), lambda draw: Sample([distinct(draw, draw(SHAPES))]), np.min,
+           lambda a: a.min()),
+    OpInfo("max_dim_values", lambda a, **kw: a.max(**kw).values,
+           reduction(allow_none=False, allow_tuple=False, distinct_values=True),
+           lambda a, dim, keepdim: np.max(a, axis=dim, keepdims=keepdim),
+           lambda a, dim, keepdim: a.max(dim=dim, keepdim=keepdim).values),
+    OpInfo("min_dim_values", lambda a, **kw: a.min(**kw).values,
+           reduction(allow_none=False, allow_tuple=False, distinct_values=True),
+           lambda a, dim, keepdim: np.min(a, axis=dim, keepdims=keepdim),
+           lambda a, dim, keepdim: a.min(dim=dim, keepdim=keepdim).values),
+    OpInfo("max_dim_indices", lambda a, **kw: a.max(**kw).indices,
+           reduction(allow_none=False, allow_tuple=False, distinct_values=True),
+           lambda a, dim, keepdim: np.argmax(a, axis=dim, keepdims=keepdim),
+           lambda a, dim, keepdim: a.max(dim=dim, keepdim=keepdim).indices, grad=False),
+    OpInfo("argmax", lambda a, **kw: a.argmax(**kw), reduction(allow_tuple=False, distinct_values=True),
+           lambda a, dim=None, keepdim=False: np.argmax(a, axis=dim, keepdims=keepdim if dim is not None else False),
+           lambda a, dim=None, keepdim=False: a.argmax() if dim is None else a.argmax(dim=dim, keepdim=keepdim),
+           grad=False),
+    OpInfo("argmin", lambda a, **kw: a.argmin(**kw), reduction(allow_tuple=False, distinct_values=True),
+           lambda a, dim=None, keepdim=False: np.argmin(a, axis=dim, keepdims=keepdim if dim is not None else False),
+           lambda a, dim=None, keepdim=False: a.argmin() if dim is None else a.argmin(dim=dim, keepdim=keepdim),
+           grad=False),
+    OpInfo("logsumexp", lambda a, **kw: a.logsumexp(**kw), reduction(domain="wide", allow_none=False),
+           lambda a, dim, keepdim: np.log(np.sum(np.exp(a), axis=dim, keepdims=keepdim)),
+           lambda a, dim, keepdim: a.logsumexp(dim=dim if dim != () else (), keepdim=keepdim)
+           if a.ndim else a.logsumexp(dim=0)),
+    OpInfo("prod", lambda a, **kw: a.prod(**kw), reduction(allow_tuple=False),
+           _np_reduce(np.prod),
+           lambda a, dim=None, keepdim=False: a.prod() if dim is None or a.ndim == 0 else a.prod(dim=dim, keepdim=keepdim)),
+    OpInfo("softmax", lambda a, dim: a.softmax(dim), reduction(domain="wide", keepdim=False, allow_none=False,
+                                                             allow_tuple=False),
+           lambda a, dim: np.exp(a - np.log(np.sum(np.exp(a), axis=dim, keepdims=True))),
+           lambda a, dim: a.softmax(dim)),
+    OpInfo("log_softmax", lambda a, dim: a.log_softmax(dim), reduction(domain="wide", keepdim=False, allow_none=False,
+                                                                     allow_tuple=False),
+           lambda a, dim: a - np.log(np.sum(np.exp(a), axis=dim, keepdims=True)),
+           lambda a, dim: a.log_softmax(dim)),
+)
+
+
+def _prod_with_zero(draw):
+    shape = draw(NONEMPTY_DIMS)
+    x = values(draw, shape)
+    flat = x.reshape(-1)
+    flat[draw(st.integers(0, flat.size - 1))] = 0.0
+    return Sample([x], {"dim": draw(st.integers(-len(shape), len(shape) - 1))})
+
+
+register(OpInfo("prod_with_zero", lambda a, dim: a.prod(dim), _prod_with_zero,
+                lambda a, dim: np.prod(a, axis=dim), lambda a, dim: a.prod(dim), gradgrad=False,
+                notes="first-order only: double backward through a zero raises"))
+
+# Shape ops --------------------------------------------------------------------------------------
+
+
+def _reshape_sample(draw):
+    shape = draw(SHAPES)
+    n = int(np.prod(shape))
+    divisors = [d for d in range(1, n + 1) if n % d == 0]
+    d = draw(st.sampled_from(divisors))
+    new = draw(st.sampled_from([(d, n // d), (n,), (-1, d), (n // d, 1, d)]))
+    return Sample([values(draw, shape)], {"shape": new})
+
+
+def _permute_sample(draw):
+    shape = draw(SHAPES)
+    return Sample([values(draw, shape)], {"dims": tuple(draw(st.permutations(range(len(shape)))))})
+
+
+def _transpose_sample(draw):
+    shape = draw(hnp.array_shapes(min_dims=2, max_dims=3, max_side=4))
+    nd = len(shape)
+    return Sample([values(draw, shape)], {"dim0": draw(st.integers(-nd, nd - 1)), "dim1": draw(st.integers(-nd, nd - 1))})
+
+
+def _expand_sample(draw):
+    shapes = draw(hnp.mutually_broadcastable_shapes(num_shapes=1, min_dims=0, max_dims=3, max_side=4))
+    return Sample([values(draw, shapes.input_shapes[0])], {"shape": shapes.result_shape})
+
+
+def _squeeze_sample(draw):
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=4, min_side=1, max_side=2))
+    dim = draw(st.one_of(st.none(), st.integers(-len(shape), len(shape) - 1)))
+    return Sample([values(draw, shape)], {"dim": dim})
+
+
+def _unsqueeze_sample(draw):
+    shape = draw(SHAPES)
+    return Sample([values(draw, shape)], {"dim": draw(st.integers(-len(shape) - 1, len(shape)))})
+
+
+def _flatten_sample(draw):
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=4, max_side=3))
+    nd = len(shape)
+    start = draw(st.integers(0, nd - 1))
+    end = draw(st.integers(start, nd - 1))
+    return Sample([values(draw, shape)], {"start_dim": start, "end_dim": end})
+
+
+def _np_squeeze(a, dim):
+    if dim is None:
+        return np.squeeze(a)
+    return np.squeeze(a, axis=dim) if a.shape[dim] == 1 else a
+
+
+def _torch_squeeze(a, dim):
+    return a.squeeze() if dim is None else a.squeeze(dim)
+
+
+def _join_sample(n_min=1, n_max=3, new_dim=False):
+    def sample(draw):
+        base = list(draw(NONEMPTY_DIMS))
+        nd = len(base)
+        if new_dim:
+            dim = draw(st.integers(-nd - 1, nd))
+            arrays = [values(draw, tuple(base), salt=k) for k in range(draw(st.integers(n_min, n_max)))]
+        else:
+            dim = draw(st.integers(-nd, nd - 1))
+            arrays = []
+            for k in range(draw(st.integers(n_min, n_max))):
+                shape = list(base)
+                shape[dim] = draw(st.integers(1, 3))
+                arrays.append(values(draw, tuple(shape), salt=k))
+        return Sample(arrays, {"dim": dim})
+
+    return sample
+
+
+def _split_sample(draw):
+    shape = list(draw(NONEMPTY_DIMS))
+    nd = len(shape)
+    dim = draw(st.integers(-nd, nd - 1))
+    n = shape[dim]
+    if draw(st.booleans()):
+        arg = draw(st.integers(1, n))
+    else:
+        cuts = sorted(draw(st.lists(st.integers(0, n), max_size=3)))
+        edges = [0] + cuts + [n]
+        arg = [b - a for a, b in zip(edges, edges[1:])]
+    return Sample([values(draw, tuple(shape))], {"split": arg, "dim": dim})
+
+
+def _np_split(a, split, dim):
+    n = a.shape[dim]
+    if isinstance(split, int):
+        bounds = list(range(split, n, split))
+    else:
+        bounds = list(np.cumsum(split)[:-1])
+    return tuple(np.split(a, bounds, axis=dim))
+
+
+def _chunk_sample(draw):
+    shape = list(draw(NONEMPTY_DIMS))
+    nd = len(shape)
+    return Sample([values(draw, tuple(shape))], {"chunks": draw(st.integers(1, 4)), "dim": draw(st.integers(-nd, nd - 1))})
+
+
+def _np_chunk(a, chunks, dim):
+    n = a.shape[dim]
+    size = -(-n // chunks)
+    return tuple(np.split(a, list(range(size, n, size)), axis=dim))
+
+
+def _pad_sample(draw):
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=2, max_side=4))
+    k = draw(st.integers(1, len(shape)))
+    mode = draw(st.sampled_from(["constant", "reflect", "replicate", "circular"]))
+    limit = 1 if mode in ("reflect", "circular") else 2
+    pads = tuple(draw(st.integers(0, limit)) for _ in range(2 * k))
+    if mode != "constant":  # PyTorch supports these modes on the last 1-3 dims of 2-4-D input only
+        k = min(k, len(shape) - 1) if len(shape) > 1 else 0
+        pads = pads[: 2 * k]
+        if not pads:
+            mode = "constant"
+            pads = (1, 1)
+    return Sample([values(draw, shape)], {"pad": pads, "mode": mode})
+
+
+def _np_pad(a, pad, mode):
+    widths = [(0, 0)] * a.ndim
+    for i in range(len(pad) // 2):
+        widths[a.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    npmode = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
+    return np.pad(a, widths, mode=npmode)
+
+
+def _torch_pad(a, pad, mode):
+    torch = _t()
+    if mode == "constant":
+        return torch.nn.functional.pad(a, pad, mode=mode)
+    x = a.unsqueeze(0) if a.ndim == len(pad) // 2 else a  # needs a batch dim
+    x = x.unsqueeze(0) if x.ndim == len(pad) // 2 + 1 else x
+    out = torch.nn.functional.pad(x, pad, mode=mode)
+    return out.reshape(out.shape[out.ndim - a.ndim:])
+
+
+def _flip_sample(draw):
+    shape = draw(NONEMPTY_DIMS)
+    dims = draw(st.lists(st.integers(0, len(shape) - 1), min_size=1, max_size=len(shape), unique=True).map(tuple))
+    return Sample([values(draw, shape)], {"dims": dims})
+
+
+def _repeat_sample(draw):
+    shape = draw(hnp.array_shapes(min_dims=0, max_dims=2, max_side=3))
+    extra = draw(st.integers(0, 1))
+    reps = tuple(draw(st.integers(1, 3)) for _ in range(len(shape) + extra))
+    return Sample([values(draw, shape)], {"sizes": reps or (2,)})
+
+
+def _unbind_sample(draw):
+    shape = draw(NONEMPTY_DIMS)
+    return Sample([values(draw, shape)], {"dim": draw(st.integers(-len(shape), len(shape) - 1))})
+
+
+register(
+    OpInfo("reshape", lambda a, shape: a.reshape(shape), _reshape_sample, lambda a, shape: np.reshape(a, shape),
+           lambda a, shape: a.reshape(shape)),
+    OpInfo("view", lambda a, shape: a.view(*shape), _reshape_sample, lambda a, shape: np.reshape(a, shape),
+           lambda a, shape: a.reshape(shape)),
+    OpInfo("flatten", lambda a, **kw: a.flatten(**kw), _flatten_sample,
+           lambda a, start_dim, end_dim: a.reshape(a.shape[:start_dim] + (-1,) + a.shape[end_dim + 1:]),
+           lambda a, **kw: a.flatten(**kw)),
+    OpInfo("squeeze", lambda a, dim: a.squeeze(dim), _squeeze_sample, _np_squeeze, _torch_squeeze),
+    OpInfo("unsqueeze", lambda a, dim: a.unsqueeze(dim), _unsqueeze_sample, lambda a, dim: np.expand_dims(a, dim),
+           lambda a, dim: a.unsqueeze(dim)),
+    OpInfo("permute", lambda a, dims: a.permute(*dims), _permute_sample, lambda a, dims: np.transpose(a, dims),
+           lambda a, dims: a.permute(dims)),
+    OpInfo("transpose", lambda a, dim0, dim1: a.transpose(dim0, dim1), _transpose_sample,
+           lambda a, dim0, dim1: np.swapaxes(a, dim0, dim1), lambda a, dim0, dim1: a.transpose(dim0, dim1)),
+    OpInfo("T", lambda a: a.T, unary(shapes=hnp.array_shapes(min_dims=0, max_dims=2, max_side=4)),
+           lambda a: a.T, lambda a: a.permute(*reversed(range(a.ndim)))),
+    OpInfo("mT", lambda a: a.mT, unary(shapes=hnp.array_shapes(min_dims=2, max_dims=3, max_side=4)),
+           lambda a: np.swapaxes(a, -1, -2), lambda a: a.mT),
+    OpInfo("expand", lambda a, shape: a.expand(*shape), _expand_sample, lambda a, shape: np.broadcast_to(a, shape),
+           lambda a, shape: a.expand(shape)),
+    OpInfo("broadcast_to", lambda a, shape: mg.broadcast_to(a, shape), _expand_sample,
+           lambda a, shape: np.broadcast_to(a, shape), lambda a, shape: _t().broadcast_to(a, shape)),
+    OpInfo("cat", lambda *xs, dim: mg.cat(xs, dim), _join_sample(), lambda *xs, dim: np.concatenate(xs, dim),
+           lambda *xs, dim: _t().cat(xs, dim)),
+    OpInfo("stack", lambda *xs, dim: mg.stack(xs, dim), _join_sample(new_dim=True), lambda *xs, dim: np.stack(xs, dim),
+           lambda *xs, dim: _t().stack(xs, dim)),
+    OpInfo("split", lambda a, split, dim: a.split(split, dim), _split_sample, _np_split,
+           lambda a, split, dim: a.split(split, dim)),
+    OpInfo("chunk", lambda a, chunks, dim: a.chunk(chunks, dim), _chunk_sample, _np_chunk,
+           lambda a, chunks, dim: a.chunk(chunks, dim)),
+    OpInfo("unbind", lambda a, dim: a.unbind(dim), _unbind_sample,
+           lambda a, dim: tuple(np.moveaxis(a, dim, 0)), lambda a, dim: a.unbind(dim)),
+    OpInfo("pad", lambda a, pad, mode: mg.pad(a, pad, mode=mode), _pad_sample, _np_pad, _torch_pad),
+    OpInfo("flip", lambda a, dims: a.flip(dims), _flip_sample, lambda a, dims: np.flip(a, dims),
+           lambda a, dims: a.flip(dims)),
+    OpInfo("repeat", lambda a, sizes: a.repeat(*sizes), _repeat_sample, lambda a, sizes: np.tile(a, sizes),
+           lambda a, sizes: a.repeat(*sizes)),
+    OpInfo("sum_to", lambda a, shape: a.sum_to(shape),
+           lambda draw: (lambda s: Sample([values(draw, s.result_shape)], {"shape": s.input_shapes[0]}))(
+               draw(hnp.mutually_broadcastable_shapes(num_shapes=1, min_dims=0, max_dims=3, max_side=3))),
+           lambda a, shape: a.sum(axis=tuple(range(a.ndim - len(shape))) + tuple(
+               a.ndim - len(shape) + i for i, s in enumerate(shape) if s == 1 and a.shape[a.ndim - len(shape) + i] != 1),
+               keepdims=True).reshape(shape),
+           lambda a, shape: a.sum_to_size(shape) if shape else a.sum()),
+    OpInfo("clone", lambda a: a.clone(), unary(), np.copy, lambda a: a.clone()),
+    OpInfo("to_float32", lambda a: a.to(mg.float32).to(mg.float64), unary(), lambda a: a.astype(np.float32).astype(np.float64),
+           lambda a: a.float().double(), atol=1e-6, gradcheck_kwargs={"eps": 1e-2}, keeps_dtype=False,
+           notes="float32 rounding: a linear map checked with a large step"),
+)
+
+# Indexing ---------------------------------------------------------------------------------------
+
+
+def _basic_index_sample(draw):
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, max_side=4))
+    index = draw(hnp.basic_indices(shape, min_dims=0, allow_newaxis=True, allow_ellipsis=True))
+    return Sample([values(draw, shape)], {"index": index})
+
+
+def _int_array_index_sample(draw):
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, max_side=4))
+    n = shape[0]
+    idx = np.array(draw(st.lists(st.integers(-n, n - 1), min_size=1, max_size=6)))  # repeats allowed
+    form = draw(st.sampled_from(["rows", "rows_slice", "second_axis", "two_arrays"]))
+    if form == "rows":
+        index = idx
+    elif form == "rows_slice":
+        index = (idx, Ellipsis)
+    elif form == "second_axis" and len(shape) >= 2:
+        m = shape[1]
+        index = (slice(None), np.array(draw(st.lists(st.integers(0, m - 1), min_size=1, max_size=5))))
+    elif len(shape) >= 2:
+        m = shape[1]
+        other = np.array(draw(st.lists(st.integers(0, m - 1), min_size=len(idx), max_size=len(idx))))
+        index = (idx, other)
+    else:
+        index = idx
+    return Sample([values(draw, shape)], {"index": index})
+
+
+def _mask_index_sample(draw):
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, max_side=4))
+    k = draw(st.integers(1, len(shape)))
+    mask = values(draw, shape[:k], salt=1) > 0
+    return Sample([values(draw, shape)], {"index": mask})
+
+
+def _torch_index(a, index):
+    torch = _t()
+
+    def conv(p):
+        return torch.as_tensor(p) if isinstance(p, np.ndarray) else p
+
+    return a[tuple(conv(p) for p in index)] if isinstance(index, tuple) else a[conv(index)]
+
+
+def _gather_sample(draw):
+    shape = draw(NONEMPTY_DIMS)
+    nd = len(shape)
+    dim = draw(st.integers(-nd, nd - 1))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    idx_shape = tuple(draw(st.integers(1, s)) if i != dim % nd else draw(st.integers(1, 4)) for i, s in enumerate(shape))
+    index = rng.integers(0, shape[dim], idx_shape)
+    return Sample([values(draw, shape), index], {"dim": dim}, constant=(1,))
+
+
+def _np_gather(a, index, dim):
+    sl = tuple(slice(0, s) if i != dim % a.ndim else slice(None) for i, s in enumerate(index.shape))
+    return np.take_along_axis(a[sl], index, axis=dim)
+
+
+def _index_select_sample(draw):
+    shape = draw(NONEMPTY_DIMS)
+    nd = len(shape)
+    dim = draw(st.integers(-nd, nd - 1))
+    index = np.array(draw(st.lists(st.integers(0, shape[dim] - 1), min_size=1, max_size=5)))
+    return Sample([values(draw, shape), index], {"dim": dim}, constant=(1,))
+
+
+register(
+    OpInfo("getitem_basic", lambda a, index: a[index], _basic_index_sample, lambda a, index: a[index],
+           lambda a, index: a[index]),
+    OpInfo("getitem_int_array", lambda a, index: a[index], _int_array_index_sample, lambda a, index: a[index],
+           _torch_index, notes="repeated indices accumulate in backward"),
+    OpInfo("getitem_bool_mask", lambda a, index: a[index], _mask_index_sample, lambda a, index: a[index],
+           _torch_index),
+    OpInfo("gather", lambda a, i, dim: a.gather(dim, i), _gather_sample, _np_gather,
+           lambda a, i, dim: a.gather(dim, i)),
+    OpInfo("index_select", lambda a, i, dim: a.index_select(dim, i), _index_select_sample,
+           lambda a, i, dim: np.take(a, i, axis=dim), lambda a, i, dim: a.index_select(dim, i)),
+)
+
+# Comparisons (forward only) ---------------------------------------------------------------------
+for _name, _op in (("lt", np.less), ("le", np.less_equal), ("gt", np.greater), ("ge", np.greater_equal),
+                   ("eq", np.equal), ("ne", np.not_equal)):
+    register(OpInfo(_name, (lambda n: lambda a, b: getattr(a, n)(b))(_name), binary(), _op,
+                    (lambda n: lambda a, b: getattr(a, n)(b))(_name), grad=False))
+
+BY_NAME = {info.name: info for info in REGISTRY}
+GRAD_OPS = [i for i in REGISTRY if i.grad]
+GRADGRAD_OPS = [i for i in REGISTRY if i.grad and i.gradgrad]
+
+# Every op in API.md's Tensors section and the registry entries that cover it: a test checks each
+# name maps to at least one entry, so an op cannot silently lose its tests.
+API_COVERAGE = {
+    "+": ["add", "radd_scalar"], "-": ["sub", "rsub_scalar", "neg"], "*": ["mul"], "/": ["div", "rdiv_scalar"],
+    "**": ["pow_tensor_tensor", "pow_scalar_exponent", "rpow_scalar_base"], "@": ["matmul"],
+    "comparisons": ["lt", "le", "gt", "ge", "eq", "ne"],
+    "__getitem__": ["getitem_basic", "getitem_int_array", "getitem_bool_mask"],
+    "exp": ["exp"], "log": ["log"], "sqrt": ["sqrt"], "sin": ["sin"], "cos": ["cos"], "tanh": ["tanh"],
+    "sigmoid": ["sigmoid"], "relu": ["relu"], "abs": ["abs"], "clamp": ["clamp", "clamp_min_only"],
+    "maximum": ["maximum"], "minimum": ["minimum"], "where": ["where"], "pow": ["pow_tensor_tensor"],
+    "sum": ["sum"], "mean": ["mean"], "var": ["var", "var_biased"], "std": ["std"], "max": ["max_all", "max_dim_values"],
+    "min": ["min_all", "min_dim_values"], "amax": ["amax"], "amin": ["amin"], "argmax": ["argmax"],
+    "argmin": ["argmin"], "logsumexp": ["logsumexp"], "prod": ["prod", "prod_with_zero"],
+    "reshape": ["reshape"], "view": ["view"], "flatten": ["flatten"], "squeeze": ["squeeze"],
+    "unsqueeze": ["unsqueeze"], "transpose": ["transpose"], "permute": ["permute"], "T": ["T"],
+    "expand": ["expand"], "broadcast_to": ["broadcast_to"], "cat": ["cat"], "stack": ["stack"],
+    "split": ["split"], "chunk": ["chunk"], "pad": ["pad"], "softmax": ["softmax"], "log_softmax": ["log_softmax"],
+}

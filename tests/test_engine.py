@@ -1,0 +1,365 @@
+"""Engine behaviour: accumulation, grad modes, freeing, deep graphs, version counters, autograd API."""
+import gc
+import weakref
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad.autograd import BackwardError
+
+
+def test_reuse_accumulates_gradient():
+    x = mg.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    (x * x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * x.data)
+
+
+def test_diamond_graph():
+    x = mg.tensor([0.5, 2.0], requires_grad=True)
+    a = x * 2.0
+    b = x * 3.0
+    (a * b).sum().backward()  # y = 6 x^2
+    np.testing.assert_allclose(x.grad.numpy(), 12 * x.data, rtol=1e-6)
+
+
+def test_grad_accumulates_across_backward_calls():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    (x * 3).sum().backward()
+    (x * 3).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [6.0, 6.0])
+
+
+def test_broadcast_gradients_are_summed_back():
+    a = mg.randn(3, 1, requires_grad=True)
+    b = mg.randn(4, requires_grad=True)
+    (a + b).sum().backward()
+    assert a.grad.shape == (3, 1) and b.grad.shape == (4,)
+    np.testing.assert_allclose(a.grad.numpy(), np.full((3, 1), 4.0))
+    np.testing.assert_allclose(b.grad.numpy(), np.full(4, 3.0))
+
+
+def test_leaf_and_non_leaf():
+    x = mg.randn(3, requires_grad=True)
+    y = x * 2
+    assert x.is_leaf and not y.is_leaf
+    assert y.requires_grad and y.grad_fn is not None
+    y.sum().backward()
+    assert y.grad is None  # non-leaf grads are not kept ...
+    z = mg.randn(3, requires_grad=True)
+    w = z * 2
+    w.retain_grad()  # ... unless asked
+    (w * w).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), 2 * w.data, rtol=1e-6)
+
+
+def test_no_grad_records_nothing():
+    x = mg.randn(3, requires_grad=True)
+    with mg.no_grad():
+        y = x * 2
+    assert y.grad_fn is None and not y.requires_grad
+
+    @mg.no_grad()
+    def f(t):
+        return t * 2
+
+    assert f(x).grad_fn is None
+    with mg.no_grad():
+        with mg.enable_grad():
+            z = x * 2
+    assert z.grad_fn is not None
+    with mg.set_grad_enabled(False):
+        assert not mg.is_grad_enabled()
+    assert mg.is_grad_enabled()
+
+
+def test_detach_shares_data_but_stops_gradient():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    d = (x * 2).detach()
+    assert d.grad_fn is None and not d.requires_grad
+    y = (x * d).sum()
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), d.numpy())  # d treated as a constant
+
+
+def test_backward_twice_needs_retain_graph():
+    x = mg.randn(3, requires_grad=True)
+    y = (x.exp() * 2).sum()
+    y.backward()
+    with pytest.raises(BackwardError, match="retain_graph=True"):
+        y.backward()
+    x.grad = None
+    y2 = (x.exp() * 2).sum()
+    y2.backward(retain_graph=True)
+    first = x.grad.numpy().copy()
+    y2.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * first, rtol=1e-6)
+
+
+def test_deep_chain_does_not_recurse():
+    x = mg.tensor(0.5, requires_grad=True)
+    y = x
+    for _ in range(10_000):
+        y = y * 1.0001 + 0.0
+    y.backward()
+    np.testing.assert_allclose(x.grad.item(), 1.0001**10_000, rtol=1e-3)
+    assert mg.utils.to_dot(x * 2)  # drawing works too (iterative)
+
+
+def test_deep_chain_frees_without_recursion():
+    x = mg.tensor(0.5, requires_grad=True)
+    y = x
+    for _ in range(20_000):
+        y = y + 1.0
+    del y  # releasing a long chain must not overflow the C stack either
+    gc.collect()
+
+
+def test_graph_memory_released_after_backward():
+    x = mg.randn(1000, requires_grad=True)
+    h = x.exp()
+    ref = weakref.ref(h)
+    loss = (h * 2).sum()
+    del h
+    assert ref() is not None  # kept alive by the graph
+    loss.backward()
+    assert ref() is None  # backward freed the saved tensors, loss still alive
+    assert loss.grad_fn.freed
+
+
+def test_graph_without_backward_is_freed_by_refcount():
+    gc.disable()
+    try:
+        x = mg.randn(100, requires_grad=True)
+        h = x.tanh()
+        ref_h = weakref.ref(h)
+        node_ref = weakref.ref(h.grad_fn)
+        loss = (h * h).sum()
+        del h, loss
+        assert ref_h() is None and node_ref() is None  # no reference cycles: freed at once
+    finally:
+        gc.enable()
+
+
+def test_in_place_change_of_saved_input_raises():
+    a = mg.randn(3, requires_grad=True)
+    b = a * 2
+    c = (b * b).sum()  # Mul saves b
+    with mg.no_grad():
+        b.mul_(2)
+    with pytest.raises(BackwardError, match="modified in place"):
+        c.backward()
+
+
+def test_in_place_change_of_saved_output_raises():
+    a = mg.randn(3, requires_grad=True)
+    y = a.exp()  # Exp saves its output
+    loss = (y * 1).sum()
+    with mg.no_grad():
+        y.add_(1)
+    with pytest.raises(BackwardError, match="modified in place"):
+        loss.backward()
+
+
+def test_in_place_change_through_a_view_raises():
+    a = mg.randn(2, 3, requires_grad=True)
+    b = a * 1
+    loss = (b * b).sum()
+    view = b.reshape(6)
+    with mg.no_grad():
+        view.add_(1)  # changes b's memory: b's version counter is shared with its views
+    with pytest.raises(BackwardError, match="modified in place"):
+        loss.backward()
+
+
+def test_unused_inputs_are_not_flagged():
+    a = mg.randn(3, requires_grad=True)
+    b = a + 1  # Add saves nothing it reads in backward
+    loss = b.sum()
+    with mg.no_grad():
+        a.add_(1)
+    loss.backward()  # fine: add's backward does not read a
+
+
+def test_in_place_on_leaf_requiring_grad_raises():
+    w = mg.randn(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="no_grad"):
+        w.add_(1)
+    with mg.no_grad():
+        w.add_(1)
+        w.zero_()
+    assert float(w.abs().sum()) == 0.0
+
+
+def test_augmented_assignment_on_graph_tensor_is_out_of_place():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 2
+    h += x  # rebinding: h = h + x
+    h.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 3.0])
+
+
+def test_leaves_never_share_a_gradient_array():
+    a = mg.randn(3, requires_grad=True)
+    b = mg.randn(3, requires_grad=True)
+    (a + b).sum().backward()  # Add hands the same gradient to both
+    with mg.no_grad():
+        a.grad.mul_(10)
+    np.testing.assert_allclose(b.grad.numpy(), np.ones(3))
+
+
+def test_float32_gradient_for_float32_leaf_mixed_with_float64():
+    x = mg.randn(3, requires_grad=True)
+    y = x * np.arange(3.0)  # float64 array: the product is float64
+    y.sum().backward()
+    assert x.grad.dtype == np.float32
+
+
+def test_backward_needs_gradient_for_non_scalar():
+    x = mg.randn(3, requires_grad=True)
+    with pytest.raises(BackwardError, match="one-element"):
+        (x * 2).backward()
+    (x * 2).backward(mg.ones(3))
+    np.testing.assert_allclose(x.grad.numpy(), np.full(3, 2.0))
+
+
+def test_only_float_tensors_require_grad():
+    with pytest.raises(TypeError, match="floating"):
+        mg.tensor([1, 2], requires_grad=True)
+
+
+def test_multi_output_op_with_unused_output():
+    x = mg.randn(6, requires_grad=True)
+    a, b, c = x.split(2)
+    del a, c  # only one output is used (the DeZero crash)
+    (b * 3).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [0, 0, 3, 3, 0, 0])
+
+
+def test_autograd_grad_leaves_dot_grad_alone():
+    x = mg.randn(3, requires_grad=True)
+    y = (x * x).sum()
+    (g,) = mg.autograd.grad(y, x)
+    np.testing.assert_allclose(g.numpy(), 2 * x.data, rtol=1e-6)
+    assert x.grad is None
+
+
+def test_autograd_grad_unused_input():
+    x = mg.randn(3, requires_grad=True)
+    z = mg.randn(3, requires_grad=True)
+    y = (x * 2).sum()
+    with pytest.raises(BackwardError, match="allow_unused"):
+        mg.autograd.grad(y, [x, z], retain_graph=True)
+    gx, gz = mg.autograd.grad(y, [x, z], allow_unused=True)
+    assert gz is None
+
+
+def test_autograd_grad_of_intermediate_tensor():
+    x = mg.randn(3, requires_grad=True)
+    h = x * 2
+    y = (h * h).sum()
+    (gh,) = mg.autograd.grad(y, h)
+    np.testing.assert_allclose(gh.numpy(), 2 * h.data, rtol=1e-6)
+
+
+def test_hessian_vector_product():
+    x = mg.tensor([1.0, -2.0, 0.5], dtype=mg.float64, requires_grad=True)
+    v = mg.tensor([0.3, 1.0, -1.0], dtype=mg.float64)
+    f = (x**3).sum() + (x[0] * x[1])
+    (g,) = mg.autograd.grad(f, x, create_graph=True)
+    (hv,) = mg.autograd.grad((g * v).sum(), x)
+    hessian = np.diag(6 * x.data)
+    hessian[0, 1] = hessian[1, 0] = 1.0
+    np.testing.assert_allclose(hv.numpy(), hessian @ v.data, rtol=1e-10)
+    (hv2,) = mg.autograd.hessian_vector_product(lambda t: (t**3).sum() + t[0] * t[1], x, v)
+    np.testing.assert_allclose(hv2.numpy(), hv.numpy(), rtol=1e-10)
+
+
+def test_backward_create_graph_then_second_derivative():
+    x = mg.tensor(2.0, dtype=mg.float64, requires_grad=True)
+    y = x**4
+    y.backward(create_graph=True)
+    g = x.grad  # 4 x^3, still on the graph
+    x.grad = None
+    g.backward()
+    assert x.grad.item() == pytest.approx(12 * 2.0**2)
+
+
+class Cube(mg.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, scale):
+        ctx.save_for_backward(x)
+        ctx.scale = scale
+        return x * x * x * scale
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * 3 * x * x * ctx.scale, None
+
+
+def test_user_function_forward_backward_and_double_backward():
+    x = mg.tensor([0.5, -1.5], dtype=mg.float64, requires_grad=True)
+    y = Cube.apply(x, 2.0)
+    np.testing.assert_allclose(y.numpy() if not y.requires_grad else y.detach().numpy(), 2 * x.data**3)
+    assert mg.autograd.gradcheck(lambda t: Cube.apply(t, 2.0), x)
+    assert mg.autograd.gradgradcheck(lambda t: Cube.apply(t, 2.0), x)
+
+
+class SavesOutput(mg.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        out = x.exp()
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * out
+
+
+def test_user_function_saving_its_output():
+    x = mg.tensor([0.1, 0.7], dtype=mg.float64, requires_grad=True)
+    assert mg.autograd.gradcheck(SavesOutput.apply, x)
+    assert mg.autograd.gradgradcheck(SavesOutput.apply, x)
+
+
+def test_gradcheck_reports_the_worst_element():
+    class Wrong(mg.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * 3
+
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(mg.autograd.GradcheckError, match=r"analytic 3 vs numeric 2"):
+        mg.autograd.gradcheck(Wrong.apply, x)
+    assert mg.autograd.gradcheck(Wrong.apply, x, raise_exception=False) is False
+
+
+def test_tape_records_ops_in_order():
+    x = mg.randn(2, 3, requires_grad=True)
+    with mg.autograd.tape() as t:
+        y = (x * 2).exp().sum()
+        with mg.no_grad():
+            x * 5
+    assert [e.op for e in t] == ["Mul", "Exp", "Sum", "Mul"]
+    seqs = [e.seq for e in t if e.recorded]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 3
+    assert not t[-1].recorded
+    assert t[0].input_shapes == [(2, 3), ()] and t[1].output_shapes == [(2, 3)]
+    assert "Exp" in str(t)
+    assert y.grad_fn.seq == seqs[-1]
+
+
+def test_to_dot_shows_ops_and_shapes():
+    w = mg.randn(3, 2, requires_grad=True)
+    x = mg.randn(4, 3)
+    dot = mg.utils.to_dot((x @ w).relu().sum(), params={"w": w})
+    assert dot.startswith("digraph") and dot.rstrip().endswith("}")
+    for text in ("Matmul", "Relu", "Sum", "4x3", "3x2", "w\\n3x2", "lightblue", "dashed"):
+        assert text in dot, text
