@@ -18,6 +18,7 @@ from .creation import (  # noqa: F401
     rand_like, randint, randint_like, randn, randn_like, randperm, tensor, zeros, zeros_like,
 )
 from . import autograd  # noqa: F401,E402
+from . import nn  # noqa: F401,E402
 from . import utils  # noqa: F401,E402
 from .serialization import CheckpointError, load, save  # noqa: F401,E402
 

@@ -629,6 +629,11 @@ for _name, _op in (("lt", np.less), ("le", np.less_equal), ("gt", np.greater), (
     register(OpInfo(_name, (lambda n: lambda a, b: getattr(a, n)(b))(_name), binary(), _op,
                     (lambda n: lambda a, b: getattr(a, n)(b))(_name), grad=False))
 
+# Entries for the ops of other packages live in their own files (each calls ``register``).
+import registry_nn  # noqa: E402,F401  (nn.functional: linear, losses, normalisation, ...)
+import registry_conv  # noqa: E402,F401  (conv2d, pooling)
+import registry_rnn  # noqa: E402,F401  (recurrent cells and layers)
+
 BY_NAME = {info.name: info for info in REGISTRY}
 GRAD_OPS = [i for i in REGISTRY if i.grad]
 GRADGRAD_OPS = [i for i in REGISTRY if i.grad and i.gradgrad]

@@ -51,8 +51,8 @@ def lift(value, like: Tensor) -> Tensor:
 
 def pair(a, b):
     """Both operands of a binary op as tensors (one of them may be a number)."""
-    if type(a) is Tensor:
-        return a, (b if type(b) is Tensor else lift(b, a))
+    if isinstance(a, Tensor):
+        return a, (b if isinstance(b, Tensor) else lift(b, a))
     if isinstance(b, Tensor):
         return lift(a, b), b
     raise TypeError(f"expected a tensor, got {type(a).__name__} and {type(b).__name__}")

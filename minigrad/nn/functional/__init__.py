@@ -1,0 +1,7 @@
+"""``mg.nn.functional`` (``F``): the functional form of every layer and loss."""
+from ...ops.pointwise import leaky_relu, relu, sigmoid, softplus, tanh  # noqa: F401
+from ...ops.reduce import log_softmax, softmax  # noqa: F401
+from ...ops.shape import pad  # noqa: F401
+from .core import *  # noqa: F401,F403
+from .loss import *  # noqa: F401,F403
+from .conv import *  # noqa: F401,F403

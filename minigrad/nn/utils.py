@@ -1,0 +1,1 @@
+"""nn utilities (being written)."""
