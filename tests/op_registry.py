@@ -506,7 +506,7 @@ register(
     OpInfo("transpose", lambda a, dim0, dim1: a.transpose(dim0, dim1), _transpose_sample,
            lambda a, dim0, dim1: np.swapaxes(a, dim0, dim1), lambda a, dim0, dim1: a.transpose(dim0, dim1)),
     OpInfo("T", lambda a: a.T, unary(shapes=hnp.array_shapes(min_dims=0, max_dims=2, max_side=4)),
-           lambda a: a.T, lambda a: a.permute(*reversed(range(a.ndim)))),
+           lambda a: a.T, lambda a: a.permute(tuple(reversed(range(a.ndim))))),
     OpInfo("mT", lambda a: a.mT, unary(shapes=hnp.array_shapes(min_dims=2, max_dims=3, max_side=4)),
            lambda a: np.swapaxes(a, -1, -2), lambda a: a.mT),
     OpInfo("expand", lambda a, shape: a.expand(*shape), _expand_sample, lambda a, shape: np.broadcast_to(a, shape),
