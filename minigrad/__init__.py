@@ -19,6 +19,9 @@ from .creation import (  # noqa: F401
 )
 from . import autograd  # noqa: F401,E402
 from . import nn  # noqa: F401,E402
+from . import data  # noqa: F401,E402
+from . import datasets  # noqa: F401,E402
+from . import optim  # noqa: F401,E402
 from . import utils  # noqa: F401,E402
 from .serialization import CheckpointError, load, save  # noqa: F401,E402
 

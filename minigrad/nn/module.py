@@ -44,6 +44,7 @@ class Module:
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "_forward_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
         object.__setattr__(self, "training", True)
 
     # -- attribute plumbing --------------------------------------------------------
@@ -117,6 +118,9 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
+        if self._forward_pre_hooks:
+            for hook in list(self._forward_pre_hooks.values()):
+                hook(self, args)
         out = self.forward(*args, **kwargs)
         for hook in list(self._forward_hooks.values()):
             result = hook(self, args, out)
@@ -125,16 +129,13 @@ class Module:
         return out
 
     def register_forward_hook(self, hook):
-        """Call ``hook(module, inputs, output)`` after every forward; returns a handle with ``remove()``."""
-        key = object()
-        self._forward_hooks[key] = hook
-        hooks = self._forward_hooks
+        """Call ``hook(module, inputs, output)`` after every forward (a non-None result replaces the
+        output); returns a handle with ``remove()``."""
+        return _HookHandle(self._forward_hooks, hook)
 
-        class Handle:
-            def remove(self):
-                hooks.pop(key, None)
-
-        return Handle()
+    def register_forward_pre_hook(self, hook):
+        """Call ``hook(module, inputs)`` before every forward; returns a handle with ``remove()``."""
+        return _HookHandle(self._forward_pre_hooks, hook)
 
     # -- traversal -----------------------------------------------------------------
     def named_modules(self, memo=None, prefix=""):
@@ -334,6 +335,17 @@ class Module:
 
     def __dir__(self):
         return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers) | set(self._modules))
+
+
+class _HookHandle:
+    """Returned by ``register_forward_hook``: ``remove()`` unregisters the hook."""
+
+    def __init__(self, hooks, hook):
+        self.hooks, self.key = hooks, object()
+        hooks[self.key] = hook
+
+    def remove(self):
+        self.hooks.pop(self.key, None)
 
 
 class Identity(Module):

@@ -1,2 +1,758 @@
-"""(being written)"""
-__all__ = []
+"""Recurrent layers: RNN, GRU and LSTM cells, and multi-layer (bidirectional) layers built from them.
+
+A recurrent layer reads a sequence ``x_1 .. x_T`` one step at a time and
+carries a hidden state: ``h_t = cell(x_t, h_{t-1})``.  The layers here *unroll*
+that loop with ordinary minigrad ops, so backpropagation through time (BPTT)
+needs no code of its own: it is reverse-mode autograd through the unrolled
+graph.  Truncated BPTT is the usual pattern: run a chunk, backward, detach
+the state, run the next chunk with it.
+
+How the code is layered (read it in this order):
+
+1. The cell math, one function per cell kind (:func:`rnn_step`,
+   :func:`gru_step`, :func:`gru_textbook_step`, :func:`lstm_step`).  Each
+   takes ``gi``, the input's contribution ``x_t W_ih^T + b_ih`` (all gates side
+   by side), and the previous state, and computes every gate of the step from
+   one product ``h W_hh^T``.
+2. The functional cells (:func:`rnn_tanh_cell`, :func:`gru_cell`,
+   :func:`lstm_cell`, PyTorch's ``torch.*_cell`` signatures) and the cell
+   modules (:class:`RNNCell`, :class:`GRUCell`, :class:`LSTMCell`): one step.
+3. :func:`run_direction`: one direction of one layer over a whole sequence.
+   The input projections of all steps are computed in one matmul before the
+   loop (they do not depend on the state), then the loop calls the step
+   function.  A fused implementation (a hand-written backward over the whole
+   sequence) would replace this function for one (layer, direction).
+4. :class:`RNNBase` (:class:`RNN`, :class:`GRU`, :class:`LSTM`): layers,
+   directions, dropout between layers, variable lengths, shapes.
+
+Shapes follow PyTorch (``B`` batch, ``T`` sequence length, ``D`` = 2 if
+bidirectional else 1, ``L`` layers): input ``(T, B, H_in)`` (``(B, T, H_in)``
+with ``batch_first=True``, ``(T, H_in)`` unbatched); output ``(T, B, D*H)``;
+``h_0``/``h_n`` (and LSTM's ``c_0``/``c_n``) ``(D*L, B, H)``, ordered layer 0
+forward, layer 0 reverse, layer 1 forward, ...  Parameters are named as in
+PyTorch (``weight_ih_l0``, ``bias_hh_l1_reverse``...), gates stacked in rows in
+PyTorch's order (LSTM ``i, f, g, o``; GRU ``r, z, n``), so a PyTorch state dict
+converted to NumPy loads unchanged.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+
+import numpy as np
+
+from .. import _backend as B
+from ..engine import Tensor
+from ..ops._common import constant
+from ..ops.pointwise import relu, sigmoid, tanh, where
+from ..ops.shape import cat, stack
+from .module import Module, Parameter
+
+__all__ = ["RNNCellBase", "RNNCell", "GRUCell", "LSTMCell", "RNNBase", "RNN", "GRU", "LSTM"]
+
+
+# ----------------------------------------------------------------------------- the cell math
+def rnn_step(gi, h, w_hh_t, b_hh=None, nonlinearity="tanh"):
+    """One step of the Elman RNN, given the input projection ``gi``.
+
+    ``h' = act(gi + h W_hh^T + b_hh)`` with ``gi = x W_ih^T + b_ih`` and ``act``
+    tanh or relu.  Shapes: ``gi`` (B, H), ``h`` (B, H), ``w_hh_t`` = W_hh^T
+    (H, H), ``b_hh`` (H,) or None.  Returns ``h'`` (B, H).
+    """
+    pre = gi + h @ w_hh_t
+    if b_hh is not None:
+        pre = pre + b_hh
+    return tanh(pre) if nonlinearity == "tanh" else relu(pre)
+
+
+def lstm_step(gi, state, w_hh_t, b_hh=None):
+    """One LSTM step, given the input projection ``gi`` (B, 4H) and ``state = (h, c)``.
+
+    With ``[.]_k`` the k-th quarter of ``gi + h W_hh^T + b_hh``::
+
+        i  = sigmoid([.]_i)       input gate: how much of the candidate to write
+        f  = sigmoid([.]_f)       forget gate: how much of the old cell to keep
+        g  = tanh([.]_g)          candidate cell values
+        o  = sigmoid([.]_o)       output gate: how much of the cell to show
+        c' = f * c + i * g
+        h' = o * tanh(c')
+
+    The cell ``c`` is updated by addition, so dc'/dc = f: the gradient along
+    the cell is only scaled by the forget gate, which is why LSTMs can carry
+    gradients over long distances.  ``w_hh_t`` = W_hh^T (H, 4H).  Returns
+    ``(h', c')``, each (B, H).
+    """
+    h, c = state
+    gates = gi + h @ w_hh_t
+    if b_hh is not None:
+        gates = gates + b_hh
+    i, f, g, o = gates.chunk(4, dim=-1)
+    i, f, g, o = sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)
+    c_new = f * c + i * g
+    h_new = o * tanh(c_new)
+    return h_new, c_new
+
+
+def gru_step(gi, h, w_hh_t, b_hh=None):
+    """One GRU step in PyTorch's (cuDNN's) form, given the input projection ``gi`` (B, 3H).
+
+    With ``gi = [i_r, i_z, i_n]`` and ``h W_hh^T + b_hh = [h_r, h_z, h_n]``::
+
+        r  = sigmoid(i_r + h_r)       reset gate
+        z  = sigmoid(i_z + h_z)       update gate: how much of the old state to keep
+        n  = tanh(i_n + r * h_n)      candidate state (reset applied after W_hn h + b_hn)
+        h' = (1 - z) * n + z * h
+
+    All three recurrent products come from one ``h @ W_hh^T``.  ``w_hh_t`` =
+    W_hh^T (H, 3H).  Returns ``h'`` (B, H).
+    """
+    gh = h @ w_hh_t
+    if b_hh is not None:
+        gh = gh + b_hh
+    i_r, i_z, i_n = gi.chunk(3, dim=-1)
+    h_r, h_z, h_n = gh.chunk(3, dim=-1)
+    r = sigmoid(i_r + h_r)
+    z = sigmoid(i_z + h_z)
+    n = tanh(i_n + r * h_n)
+    return (1.0 - z) * n + z * h
+
+
+def gru_textbook_step(gi, h, w_hrz_t, w_hn_t, b_hrz=None, b_hn=None):
+    """One GRU step in the textbook form (``reset_after=False``): the reset gate acts on ``h``.
+
+    With ``gi = [i_r, i_z, i_n]``::
+
+        r  = sigmoid(i_r + h W_hr^T + b_hr)
+        z  = sigmoid(i_z + h W_hz^T + b_hz)
+        n  = tanh(i_n + (r * h) W_hn^T + b_hn)
+        h' = (1 - z) * n + z * h
+
+    ``n`` needs ``r`` first, so this form takes two recurrent products per
+    step: ``w_hrz_t`` = [W_hr; W_hz]^T (H, 2H) and ``w_hn_t`` = W_hn^T (H, H),
+    with biases ``b_hrz`` (2H,) and ``b_hn`` (H,).  Returns ``h'`` (B, H).
+    """
+    grz = h @ w_hrz_t
+    if b_hrz is not None:
+        grz = grz + b_hrz
+    i_r, i_z, i_n = gi.chunk(3, dim=-1)
+    h_r, h_z = grz.chunk(2, dim=-1)
+    r = sigmoid(i_r + h_r)
+    z = sigmoid(i_z + h_z)
+    hn = (r * h) @ w_hn_t
+    if b_hn is not None:
+        hn = hn + b_hn
+    n = tanh(i_n + hn)
+    return (1.0 - z) * n + z * h
+
+
+def _input_projection(x, w_ih, b_ih):
+    """``x W_ih^T + b_ih`` for x of shape (..., H_in): all gates side by side, (..., G*H)."""
+    gi = x @ w_ih.T
+    return gi if b_ih is None else gi + b_ih
+
+
+def _split_textbook_gru(w_hh, b_hh):
+    """W_hh (3H, H) -> ([W_hr; W_hz]^T, W_hn^T) and the matching biases, for :func:`gru_textbook_step`."""
+    hidden = w_hh.shape[1]
+    w_rz, w_n = w_hh.split([2 * hidden, hidden], dim=0)
+    b_rz, b_n = b_hh.split([2 * hidden, hidden], dim=0) if b_hh is not None else (None, None)
+    return w_rz.T, w_n.T, b_rz, b_n
+
+
+# ----------------------------------------------------------------------------- functional cells
+def rnn_tanh_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
+    """One tanh RNN step: ``h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)``.
+
+    ``input`` (B, H_in), ``hx`` (B, H), ``w_ih`` (H, H_in), ``w_hh`` (H, H),
+    biases (H,) or None.  Returns ``h'`` (B, H).
+    """
+    return rnn_step(_input_projection(input, w_ih, b_ih), hx, w_hh.T, b_hh, "tanh")
+
+
+def rnn_relu_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
+    """One ReLU RNN step: ``h' = relu(x W_ih^T + b_ih + h W_hh^T + b_hh)`` (shapes as :func:`rnn_tanh_cell`)."""
+    return rnn_step(_input_projection(input, w_ih, b_ih), hx, w_hh.T, b_hh, "relu")
+
+
+def gru_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, reset_after=True):
+    """One GRU step (equations in :func:`gru_step`, or :func:`gru_textbook_step` if not ``reset_after``).
+
+    ``input`` (B, H_in), ``hx`` (B, H), ``w_ih`` (3H, H_in), ``w_hh`` (3H, H),
+    biases (3H,) or None; gates in rows in the order r, z, n.  Returns ``h'`` (B, H).
+    """
+    gi = _input_projection(input, w_ih, b_ih)
+    if reset_after:
+        return gru_step(gi, hx, w_hh.T, b_hh)
+    return gru_textbook_step(gi, hx, *_split_textbook_gru(w_hh, b_hh))
+
+
+def lstm_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
+    """One LSTM step (equations in :func:`lstm_step`); ``hx = (h, c)``.
+
+    ``input`` (B, H_in), ``h``/``c`` (B, H), ``w_ih`` (4H, H_in), ``w_hh``
+    (4H, H), biases (4H,) or None; gates in rows in the order i, f, g, o.
+    Returns ``(h', c')``.
+    """
+    return lstm_step(_input_projection(input, w_ih, b_ih), tuple(hx), w_hh.T, b_hh)
+
+
+# ----------------------------------------------------------------------------- checks shared by cells and layers
+def _check_tensor(name, owner, value):
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{owner}: {name} must be a minigrad Tensor, got {type(value).__name__}")
+
+
+def _check_like(owner, name, t, weight):
+    """``t`` must have the parameters' dtype and device (no silent float64 upcast, no device mix)."""
+    if t.dtype != weight.dtype:
+        raise TypeError(
+            f"{owner}: {name} has dtype {t.dtype} but the parameters are {weight.dtype}; convert one of them "
+            f"(e.g. {name}.to(mg.{weight.dtype.name}) or module.to(mg.{t.dtype.name}))"
+        )
+    if t.device != weight.device:
+        raise B.DeviceError(f"{owner}: {name} is on {t.device} but the parameters are on {weight.device}")
+
+
+def _zeros_state(like, shape):
+    """A constant zero state of ``shape`` with ``like``'s dtype and device."""
+    return constant(B.xp_of(like.data).zeros(shape, dtype=like.dtype))
+
+
+def _init_uniform(module, hidden_size):
+    """PyTorch's init for recurrent layers: every parameter ~ U(-1/sqrt(H), 1/sqrt(H))."""
+    bound = 1.0 / math.sqrt(hidden_size)
+    rng = B.rng()
+    for p in module.parameters():
+        p.data[...] = B.to_device(rng.uniform(-bound, bound, p.shape).astype(p.dtype), p.device)
+        p._bump_version()
+
+
+# ----------------------------------------------------------------------------- cell modules
+class RNNCellBase(Module):
+    """Shared parts of the cells: parameters ``weight_ih`` (G*H, H_in), ``weight_hh`` (G*H, H),
+    ``bias_ih``/``bias_hh`` (G*H,) for G gates, PyTorch's init, input checks."""
+
+    num_gates = 1
+
+    def __init__(self, input_size, hidden_size, bias=True):
+        super().__init__()
+        _check_sizes(type(self).__name__, input_size, hidden_size)
+        self.input_size, self.hidden_size, self.bias = int(input_size), int(hidden_size), bool(bias)
+        rows = self.num_gates * self.hidden_size
+        self.weight_ih = Parameter(np.empty((rows, self.input_size), dtype=np.float32))
+        self.weight_hh = Parameter(np.empty((rows, self.hidden_size), dtype=np.float32))
+        if self.bias:
+            self.bias_ih = Parameter(np.empty(rows, dtype=np.float32))
+            self.bias_hh = Parameter(np.empty(rows, dtype=np.float32))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """Draw every parameter from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as PyTorch."""
+        _init_uniform(self, self.hidden_size)
+
+    def extra_repr(self):
+        text = f"{self.input_size}, {self.hidden_size}"
+        if not self.bias:
+            text += ", bias=False"
+        return text
+
+    def _check_input(self, input):
+        """Return (input as (B, H_in), batched?)."""
+        name = type(self).__name__
+        _check_tensor("input", name, input)
+        if input.ndim not in (1, 2) or input.shape[-1] != self.input_size:
+            raise ValueError(
+                f"{name}: expected input of shape (batch, {self.input_size}) or ({self.input_size},) "
+                f"(input_size={self.input_size}), got {tuple(input.shape)}"
+            )
+        _check_like(name, "input", input, self.weight_ih)
+        batched = input.ndim == 2
+        return (input if batched else input.unsqueeze(0)), batched
+
+    def _check_state(self, state, what, x, batched):
+        """A given state as (B, H), or zeros when None."""
+        name = type(self).__name__
+        batch = x.shape[0]
+        if state is None:
+            return _zeros_state(x, (batch, self.hidden_size))
+        _check_tensor(what, name, state)
+        expected = (batch, self.hidden_size) if batched else (self.hidden_size,)
+        if tuple(state.shape) != expected:
+            raise ValueError(
+                f"{name}: expected {what} of shape {expected} for input of shape "
+                f"{(batch, self.input_size) if batched else (self.input_size,)}, got {tuple(state.shape)}"
+            )
+        _check_like(name, what, state, self.weight_hh)
+        return state if batched else state.unsqueeze(0)
+
+
+class RNNCell(RNNCellBase):
+    """One step of an Elman RNN: ``h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)`` (or relu).
+
+    ``forward(input, hx=None)``: input (B, H_in) or (H_in,), hx (B, H) or (H,)
+    (zeros if None); returns h' of hx's shape.  Parameters ``weight_ih``
+    (H, H_in), ``weight_hh`` (H, H), ``bias_ih``, ``bias_hh`` (H,).
+    """
+
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh"):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        super().__init__(input_size, hidden_size, bias)
+        self.nonlinearity = nonlinearity
+
+    def extra_repr(self):
+        text = super().extra_repr()
+        return text + (f", nonlinearity={self.nonlinearity!r}" if self.nonlinearity != "tanh" else "")
+
+    def forward(self, input, hx=None):
+        x, batched = self._check_input(input)
+        h = self._check_state(hx, "hx", x, batched)
+        cell = rnn_tanh_cell if self.nonlinearity == "tanh" else rnn_relu_cell
+        h_new = cell(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        return h_new if batched else h_new.squeeze(0)
+
+
+class GRUCell(RNNCellBase):
+    """One GRU step; gates r, z, n stacked in rows of ``weight_ih`` (3H, H_in) and ``weight_hh`` (3H, H).
+
+    ``reset_after=True`` (PyTorch/cuDNN)::
+
+        r  = sigmoid(W_ir x + b_ir + W_hr h + b_hr)
+        z  = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
+        n  = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+        h' = (1 - z) * n + z * h
+
+    ``reset_after=False`` (textbook): ``n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)``.
+
+    ``forward(input, hx=None)``: input (B, H_in) or (H_in,), hx (B, H) or (H,)
+    (zeros if None); returns h'.
+    """
+
+    num_gates = 3
+
+    def __init__(self, input_size, hidden_size, bias=True, reset_after=True):
+        super().__init__(input_size, hidden_size, bias)
+        self.reset_after = bool(reset_after)
+
+    def extra_repr(self):
+        return super().extra_repr() + ("" if self.reset_after else ", reset_after=False")
+
+    def forward(self, input, hx=None):
+        x, batched = self._check_input(input)
+        h = self._check_state(hx, "hx", x, batched)
+        h_new = gru_cell(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, self.reset_after)
+        return h_new if batched else h_new.squeeze(0)
+
+
+class LSTMCell(RNNCellBase):
+    """One LSTM step; gates i, f, g, o stacked in rows of ``weight_ih`` (4H, H_in) and ``weight_hh`` (4H, H)::
+
+        i  = sigmoid(W_ii x + b_ii + W_hi h + b_hi)
+        f  = sigmoid(W_if x + b_if + W_hf h + b_hf)
+        g  = tanh(W_ig x + b_ig + W_hg h + b_hg)
+        o  = sigmoid(W_io x + b_io + W_ho h + b_ho)
+        c' = f * c + i * g
+        h' = o * tanh(c')
+
+    ``forward(input, hx=None)``: input (B, H_in) or (H_in,), ``hx = (h, c)``
+    each (B, H) or (H,) (zeros if None); returns ``(h', c')``.
+    """
+
+    num_gates = 4
+
+    def forward(self, input, hx=None):
+        x, batched = self._check_input(input)
+        if hx is None:
+            h = c = self._check_state(None, "h", x, batched)
+        else:
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                raise TypeError(f"LSTMCell: hx must be a tuple (h, c), got {type(hx).__name__}")
+            h = self._check_state(hx[0], "h", x, batched)
+            c = self._check_state(hx[1], "c", x, batched)
+        h_new, c_new = lstm_cell(x, (h, c), self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        if not batched:
+            return h_new.squeeze(0), c_new.squeeze(0)
+        return h_new, c_new
+
+
+def _check_sizes(name, input_size, hidden_size):
+    for what, v in (("input_size", input_size), ("hidden_size", hidden_size)):
+        if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v <= 0:
+            raise ValueError(f"{name}: {what} must be a positive integer, got {v!r}")
+
+
+# ----------------------------------------------------------------------------- one direction of one layer
+def run_direction(x, state, w_ih, b_ih, step, masks=None, reverse=False):
+    """Run one direction of one recurrent layer over a whole sequence (the unrolled loop).
+
+    ``x``: (T, B, H_in), time first.  ``state``: the initial state, h0 (B, H)
+    or LSTM's (h0, c0).  ``w_ih`` (G*H, H_in) and ``b_ih`` (G*H,) or None:
+    the input weights.  ``step(gi_t, state) -> new state``: the cell math with
+    its recurrent weights bound.  ``masks``: None, or a list of T entries, each
+    None (every sequence is still running at that step) or a constant boolean
+    array (B, 1), True for the sequences that are.  ``reverse``: run from the
+    last step to the first.
+
+    Padded steps keep the state (``where(mask, new, old)``) and output zeros,
+    so a reverse pass starts at each sequence's own last step.
+
+    Returns ``(output, final_state, step_states)``: ``output`` (T, B, H) with
+    ``output[t]`` the hidden state after step t; the state after the last
+    step run; and the list of those T hidden-state tensors in time order (the
+    graph nodes a gradient-flow probe can call ``retain_grad()`` on).
+    """
+    steps, batch = x.shape[0], x.shape[1]
+    # The input's contribution does not depend on the state: one big matmul for all steps, then
+    # one unbind (one graph node; x[t] per step would make backward cost O(T^2)).
+    gi = _input_projection(x.reshape(steps * batch, x.shape[2]), w_ih, b_ih)
+    gi_steps = gi.reshape(steps, batch, gi.shape[-1]).unbind(0)
+    outputs, step_states = [None] * steps, [None] * steps
+    for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
+        new_state = step(gi_steps[t], state)
+        running = masks[t] if masks is not None else None
+        if running is not None:  # finished sequences keep their state
+            if isinstance(new_state, tuple):
+                new_state = tuple(where(running, n, s) for n, s in zip(new_state, state))
+            else:
+                new_state = where(running, new_state, state)
+        state = new_state
+        h = state[0] if isinstance(state, tuple) else state
+        step_states[t] = h
+        outputs[t] = h if running is None else where(running, h, 0.0)
+    return stack(outputs, 0), state, step_states
+
+
+def _dropout_between_layers(x, p):
+    """Inverted dropout: zero each element with probability p, scale the rest by 1/(1-p)."""
+    if p >= 1.0:
+        return x * 0.0
+    keep = B.random_module(x.device).random(x.shape) >= p
+    return x * constant(keep.astype(x.dtype) * (1.0 / (1.0 - p)))
+
+
+# ----------------------------------------------------------------------------- the layers
+class RNNBase(Module):
+    """Multi-layer, optionally bidirectional recurrent layer (the base of :class:`RNN`, :class:`GRU`, :class:`LSTM`).
+
+    ``forward(input, hx=None, *, lengths=None)``:
+
+    * ``input``: (T, B, H_in), or (B, T, H_in) with ``batch_first=True``, or
+      (T, H_in) unbatched.
+    * ``hx``: initial state(s) (D*L, B, H) ((D*L, H) unbatched); zeros if None.
+      LSTM takes ``(h_0, c_0)``.
+    * ``lengths``: one int per batch element, any order, 1 <= length <= T.
+      Steps past a sequence's length are padding: they do not change its
+      state (so ``h_n`` is the state after its last real step), its outputs
+      there are zero, and the reverse direction starts at its last real step,
+      as with PyTorch's packed sequences.
+
+    Returns ``(output, h_n)`` (LSTM: ``(output, (h_n, c_n))``); ``output``
+    (T, B, D*H) (batch first if ``batch_first``) holds the last layer's hidden
+    state at every step, both directions concatenated (forward first).
+
+    Between layers, ``dropout`` (in training mode) zeroes elements of each
+    layer's output except the last layer's.
+
+    ``keep_states``: set it to True and forward also stores the last layer's
+    per-step hidden states (T tensors (B, H), time order) in ``step_states``
+    (forward direction) and ``step_states_reverse`` (bidirectional), for
+    :func:`minigrad.utils.gradient_flow`.
+    """
+
+    num_gates = 1
+
+    def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False):
+        super().__init__()
+        name = type(self).__name__
+        _check_sizes(name, input_size, hidden_size)
+        if not isinstance(num_layers, numbers.Integral) or isinstance(num_layers, bool) or num_layers < 1:
+            raise ValueError(f"{name}: num_layers must be an integer >= 1, got {num_layers!r}")
+        if not isinstance(dropout, numbers.Real) or isinstance(dropout, bool) or not 0.0 <= dropout <= 1.0:
+            raise ValueError(f"{name}: dropout must be a probability in [0, 1], got {dropout!r}")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(f"{name}: dropout={dropout} acts between layers only, so it does nothing with "
+                          "num_layers=1", stacklevel=3)
+        self.mode = mode
+        self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
+        self.bias, self.batch_first, self.bidirectional = bool(bias), bool(batch_first), bool(bidirectional)
+        self.dropout = float(dropout)
+        self.keep_states = False
+        self.step_states = None
+        self.step_states_reverse = None
+        rows = self.num_gates * self.hidden_size
+        num_directions = 2 if self.bidirectional else 1
+        for layer in range(self.num_layers):
+            layer_input = self.input_size if layer == 0 else self.hidden_size * num_directions
+            for direction in range(num_directions):
+                sfx = self._suffix(layer, direction)
+                setattr(self, "weight_ih" + sfx, Parameter(np.empty((rows, layer_input), dtype=np.float32)))
+                setattr(self, "weight_hh" + sfx, Parameter(np.empty((rows, self.hidden_size), dtype=np.float32)))
+                if self.bias:
+                    setattr(self, "bias_ih" + sfx, Parameter(np.empty(rows, dtype=np.float32)))
+                    setattr(self, "bias_hh" + sfx, Parameter(np.empty(rows, dtype=np.float32)))
+        self.reset_parameters()
+
+    @staticmethod
+    def _suffix(layer, direction):
+        return f"_l{layer}" + ("_reverse" if direction == 1 else "")
+
+    @property
+    def num_directions(self):
+        return 2 if self.bidirectional else 1
+
+    def reset_parameters(self):
+        """Draw every parameter from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as PyTorch."""
+        _init_uniform(self, self.hidden_size)
+
+    def flatten_parameters(self):
+        """No-op (PyTorch packs weights for cuDNN here; minigrad has nothing to pack)."""
+
+    @property
+    def all_weights(self):
+        """The parameters per (layer, direction): ``[[w_ih, w_hh, b_ih, b_hh], ...]``."""
+        out = []
+        for layer in range(self.num_layers):
+            for direction in range(self.num_directions):
+                sfx = self._suffix(layer, direction)
+                names = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if self.bias else [])
+                out.append([getattr(self, n + sfx) for n in names])
+        return out
+
+    def extra_repr(self):
+        text = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            text += f", num_layers={self.num_layers}"
+        if not self.bias:
+            text += ", bias=False"
+        if self.batch_first:
+            text += ", batch_first=True"
+        if self.dropout:
+            text += f", dropout={self.dropout}"
+        if self.bidirectional:
+            text += ", bidirectional=True"
+        return text
+
+    # -- what the subclasses define ----------------------------------------------------------------
+    def _direction_math(self, w_ih, w_hh, b_ih, b_hh):
+        """``(w_ih, b_in, step)`` for :func:`run_direction`: the recurrent weights bound into ``step``."""
+        raise NotImplementedError
+
+    def _direction(self, layer, direction):
+        sfx = self._suffix(layer, direction)
+        w_ih, w_hh = getattr(self, "weight_ih" + sfx), getattr(self, "weight_hh" + sfx)
+        b_ih = getattr(self, "bias_ih" + sfx) if self.bias else None
+        b_hh = getattr(self, "bias_hh" + sfx) if self.bias else None
+        return self._direction_math(w_ih, w_hh, b_ih, b_hh)
+
+    # -- input checks --------------------------------------------------------------------------
+    def _time_major_input(self, input):
+        """Return (input as (T, B, H_in), batched?)."""
+        name = type(self).__name__
+        _check_tensor("input", name, input)
+        layout = "(batch, seq_len, input_size)" if self.batch_first else "(seq_len, batch, input_size)"
+        if input.ndim not in (2, 3) or input.shape[-1] != self.input_size:
+            raise ValueError(
+                f"{name}: expected input of shape {layout} or (seq_len, input_size) with "
+                f"input_size={self.input_size}, got {tuple(input.shape)}"
+            )
+        if 0 in input.shape[:-1]:
+            raise ValueError(f"{name}: got an empty input of shape {tuple(input.shape)}")
+        _check_like(name, "input", input, self.weight_ih_l0)
+        if input.ndim == 2:
+            return input.unsqueeze(1), False
+        return (input.transpose(0, 1) if self.batch_first else input), True
+
+    def _initial_states(self, hx, x, batched):
+        """The initial state of every (layer, direction), in h_n's order: a list of (B, H) (or pairs)."""
+        name = type(self).__name__
+        batch = x.shape[1]
+        count = self.num_layers * self.num_directions
+        if hx is None:
+            zero = _zeros_state(x, (batch, self.hidden_size))
+            return [(zero, zero) if self.mode == "LSTM" else zero for _ in range(count)]
+        if self.mode == "LSTM":
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                raise TypeError(f"{name}: hx must be a tuple (h_0, c_0), got {type(hx).__name__}")
+            hs = self._check_state(hx[0], "h_0", x, batched)
+            cs = self._check_state(hx[1], "c_0", x, batched)
+            return list(zip(hs, cs))
+        return self._check_state(hx, "h_0", x, batched)
+
+    def _check_state(self, state, what, x, batched):
+        name = type(self).__name__
+        _check_tensor(what, name, state)
+        count, batch = self.num_layers * self.num_directions, x.shape[1]
+        expected = (count, batch, self.hidden_size) if batched else (count, self.hidden_size)
+        if tuple(state.shape) != expected:
+            raise ValueError(
+                f"{name}: expected {what} of shape {expected} (num_layers * num_directions, "
+                f"{'batch, ' if batched else ''}hidden_size), got {tuple(state.shape)}"
+            )
+        _check_like(name, what, state, self.weight_hh_l0)
+        if not batched:
+            state = state.unsqueeze(1)
+        return list(state.unbind(0))
+
+    def _step_masks(self, lengths, x, batched):
+        """Check ``lengths``; return (number of steps to run, per-step masks or None)."""
+        steps, batch = x.shape[0], x.shape[1]
+        if lengths is None:
+            return steps, None
+        name = type(self).__name__
+        if not batched:
+            raise ValueError(f"{name}: lengths= needs a batched input; got an unbatched input of shape "
+                             f"{(steps, self.input_size)}")
+        if isinstance(lengths, Tensor):
+            lengths = B.to_device(lengths.data, "cpu")
+        lengths = np.asarray(lengths)
+        if lengths.ndim != 1 or lengths.shape[0] != batch:
+            raise ValueError(f"{name}: expected lengths with one entry per batch element ({batch}), "
+                             f"got shape {lengths.shape}")
+        if lengths.dtype.kind not in "iu":
+            raise TypeError(f"{name}: lengths must be integers, got dtype {lengths.dtype}")
+        if lengths.min() < 1 or lengths.max() > steps:
+            raise ValueError(f"{name}: lengths must be between 1 and the sequence length {steps}, got "
+                             f"{lengths.tolist()}")
+        run = int(lengths.max())  # no sequence has a real step after this one
+        running = np.arange(run)[:, None] < lengths[None, :]  # (run, B)
+        masks = [None if running[t].all() else B.to_device(running[t][:, None], x.device) for t in range(run)]
+        return run, masks
+
+    # -- forward -------------------------------------------------------------------------------
+    def forward(self, input, hx=None, *, lengths=None):
+        x, batched = self._time_major_input(input)
+        steps = x.shape[0]
+        states = self._initial_states(hx, x, batched)
+        run, masks = self._step_masks(lengths, x, batched)
+        if run < steps:  # steps after every sequence's end change nothing: skip them
+            x = x[:run]
+        layer_input, finals = x, []
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(self.num_directions):
+                w_ih, b_in, step = self._direction(layer, direction)
+                out, final, step_states = run_direction(
+                    layer_input, states[layer * self.num_directions + direction], w_ih, b_in, step, masks,
+                    reverse=direction == 1)
+                outputs.append(out)
+                finals.append(final)
+                if self.keep_states and layer == self.num_layers - 1:
+                    setattr(self, "step_states_reverse" if direction == 1 else "step_states", step_states)
+            layer_input = outputs[0] if len(outputs) == 1 else cat(outputs, dim=2)
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                layer_input = _dropout_between_layers(layer_input, self.dropout)
+        output = layer_input
+        if run < steps:
+            output = cat([output, _zeros_state(output, (steps - run,) + tuple(output.shape[1:]))], dim=0)
+        if self.batch_first:
+            output = output.transpose(0, 1)
+        if self.mode == "LSTM":
+            h_n, c_n = stack([f[0] for f in finals], 0), stack([f[1] for f in finals], 0)
+            if not batched:
+                return output.squeeze(1), (h_n.squeeze(1), c_n.squeeze(1))
+            return output, (h_n, c_n)
+        h_n = stack(finals, 0)
+        if not batched:
+            return output.squeeze(1), h_n.squeeze(1)
+        return output, h_n
+
+
+def _folded_bias(b_ih, b_hh):
+    """b_ih + b_hh, added once to the input projection instead of once per step (RNN and LSTM)."""
+    if b_ih is None:
+        return None
+    return b_ih + b_hh
+
+
+class RNN(RNNBase):
+    """Elman RNN layer: ``h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)``, act tanh or relu.
+
+    ``RNN(input_size, hidden_size, num_layers=1, nonlinearity='tanh', bias=True, batch_first=False,
+    dropout=0.0, bidirectional=False)``; shapes, ``lengths=`` and returns as in
+    :class:`RNNBase`: ``output, h_n = rnn(x, h_0)``.  Parameters ``weight_ih_l{k}``
+    (H, H_in or D*H), ``weight_hh_l{k}`` (H, H), ``bias_ih_l{k}``, ``bias_hh_l{k}`` (H,).
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+        super().__init__(mode, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional)
+        self.nonlinearity = nonlinearity
+
+    def extra_repr(self):
+        text = super().extra_repr()
+        return text + (f", nonlinearity={self.nonlinearity!r}" if self.nonlinearity != "tanh" else "")
+
+    def _direction_math(self, w_ih, w_hh, b_ih, b_hh):
+        w_hh_t, act = w_hh.T, self.nonlinearity  # transpose once, not once per step
+
+        def step(gi, h):
+            return rnn_step(gi, h, w_hh_t, None, act)
+
+        return w_ih, _folded_bias(b_ih, b_hh), step
+
+
+class GRU(RNNBase):
+    """GRU layer (equations in :class:`GRUCell`; ``reset_after=False`` for the textbook form).
+
+    ``GRU(input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+    bidirectional=False, reset_after=True)``; ``output, h_n = gru(x, h_0)``.
+    Parameters ``weight_ih_l{k}`` (3H, H_in or D*H), ``weight_hh_l{k}`` (3H, H),
+    biases (3H,), gates in rows in the order r, z, n.
+    """
+
+    num_gates = 3
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False, reset_after=True):
+        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional)
+        self.reset_after = bool(reset_after)
+
+    def extra_repr(self):
+        return super().extra_repr() + ("" if self.reset_after else ", reset_after=False")
+
+    def _direction_math(self, w_ih, w_hh, b_ih, b_hh):
+        # b_hn sits inside r * (...), so b_hh cannot be folded into the input bias here.
+        if self.reset_after:
+            w_hh_t = w_hh.T
+
+            def step(gi, h):
+                return gru_step(gi, h, w_hh_t, b_hh)
+        else:
+            w_hrz_t, w_hn_t, b_hrz, b_hn = _split_textbook_gru(w_hh, b_hh)
+
+            def step(gi, h):
+                return gru_textbook_step(gi, h, w_hrz_t, w_hn_t, b_hrz, b_hn)
+
+        return w_ih, b_ih, step
+
+
+class LSTM(RNNBase):
+    """LSTM layer (equations in :class:`LSTMCell`).
+
+    ``LSTM(input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+    bidirectional=False)``; ``output, (h_n, c_n) = lstm(x, (h_0, c_0))``.
+    Parameters ``weight_ih_l{k}`` (4H, H_in or D*H), ``weight_hh_l{k}`` (4H, H),
+    biases (4H,), gates in rows in the order i, f, g, o.
+    """
+
+    num_gates = 4
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False):
+        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional)
+
+    def _direction_math(self, w_ih, w_hh, b_ih, b_hh):
+        w_hh_t = w_hh.T
+
+        def step(gi, state):
+            return lstm_step(gi, state, w_hh_t, None)
+
+        return w_ih, _folded_bias(b_ih, b_hh), step

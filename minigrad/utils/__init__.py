@@ -1,2 +1,4 @@
 """Learning tools: draw graphs, summarise models, watch gradients flow."""
 from .graph import to_dot  # noqa: F401
+from .gradient_flow import gradient_flow  # noqa: F401
+from .summary import Summary, summary  # noqa: F401

@@ -5,3 +5,4 @@ from ...ops.shape import pad  # noqa: F401
 from .core import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
+from ..rnn import gru_cell, lstm_cell, rnn_relu_cell, rnn_tanh_cell  # noqa: F401,E402

@@ -1,0 +1,190 @@
+"""What every trainer in ``models/`` shares: progress bars, history and curves, checkpoints, evaluation.
+
+Built only on minigrad's public API.  tqdm and matplotlib are optional: without
+tqdm the progress is printed as plain lines; without matplotlib no PNG is made.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+import minigrad as mg
+
+
+class Progress:
+    """Iterate over ``iterable`` showing a progress bar with the running loss and speed.
+
+    Uses tqdm when installed; otherwise prints one summary line at the end
+    (and a line every ``print_every`` seconds for long epochs).
+    """
+
+    def __init__(self, iterable, total=None, desc="", unit="batch", disable=False, print_every=15.0):
+        self.iterable = iterable
+        self.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
+        self.desc, self.unit, self.disable, self.print_every = desc, unit, disable, print_every
+        self.postfix = {}
+        self._bar = None
+        if not disable:
+            try:
+                from tqdm.auto import tqdm  # noqa: PLC0415 - optional
+
+                self._bar = tqdm(total=self.total, desc=desc, unit=unit, dynamic_ncols=True, leave=True,
+                                 file=sys.stderr)
+            except ImportError:
+                self._bar = None
+
+    def set(self, **values):
+        """Show these values (e.g. ``loss=0.12``) beside the bar."""
+        self.postfix = {k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in values.items()}
+        if self._bar is not None:
+            self._bar.set_postfix(self.postfix, refresh=False)
+
+    def __iter__(self):
+        start = last = time.perf_counter()
+        n = 0
+        for item in self.iterable:
+            yield item
+            n += 1
+            if self._bar is not None:
+                self._bar.update(1)
+            elif not self.disable and time.perf_counter() - last > self.print_every:
+                last = time.perf_counter()
+                self._print(n, last - start)
+        if self._bar is not None:
+            self._bar.close()
+        elif not self.disable:
+            self._print(n, time.perf_counter() - start)
+
+    def _print(self, n, elapsed):
+        total = f"/{self.total}" if self.total else ""
+        rate = n / elapsed if elapsed > 0 else float("inf")
+        extras = " ".join(f"{k}={v}" for k, v in self.postfix.items())
+        print(f"{self.desc} {n}{total} {self.unit}es [{elapsed:.1f}s, {rate:.1f} {self.unit}/s] {extras}",
+              file=sys.stderr, flush=True)
+
+
+class History:
+    """Metrics per epoch (``log(epoch=1, loss=..., acc=...)``), saved with checkpoints and plotted."""
+
+    def __init__(self, records=None):
+        self.records = list(records or [])
+
+    def log(self, **metrics):
+        self.records.append({k: (float(v) if isinstance(v, (int, float, np.floating)) else v)
+                             for k, v in metrics.items()})
+
+    def column(self, key):
+        return [r[key] for r in self.records if key in r]
+
+    def best(self, key, mode="max"):
+        values = self.column(key)
+        if not values:
+            return None
+        return max(values) if mode == "max" else min(values)
+
+    def to_state(self):
+        return {"records": [dict(r) for r in self.records]}
+
+    def plot(self, path, title="", groups=None):
+        """Save curves as a PNG (needs matplotlib; returns the path or None).
+
+        ``groups``: list of lists of metric names drawn on the same axes
+        (default: every metric but ``epoch`` on its own axes).
+        """
+        try:
+            import matplotlib  # noqa: PLC0415 - optional
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt  # noqa: PLC0415
+        except ImportError:
+            return None
+        keys = [k for k in (self.records[0] if self.records else {}) if k != "epoch"]
+        groups = groups or [[k] for k in keys]
+        epochs = self.column("epoch")
+        fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 3.6), squeeze=False)
+        for ax, group in zip(axes[0], groups):
+            for key in group:
+                values = self.column(key)
+                if values:
+                    ax.plot(epochs[: len(values)], values, marker="o", label=key)
+            ax.set_xlabel("epoch")
+            ax.grid(alpha=0.3)
+            ax.legend()
+        if title:
+            fig.suptitle(title)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        return path
+
+
+def save_checkpoint(path, model, config, history=None, optimizer=None, extra=None):
+    """Write model weights, the config that rebuilds the model, history and optimizer state (atomically)."""
+    state = {
+        "format": "minigrad-model",
+        "config": dict(config),
+        "model": model.state_dict(),
+        "history": history.to_state() if history is not None else {"records": []},
+    }
+    if optimizer is not None:
+        state["optimizer"] = optimizer.state_dict()
+    if extra:
+        state["extra"] = dict(extra)
+    mg.save(state, path)
+    return path
+
+
+def load_checkpoint(path, device="cpu"):
+    """Read a checkpoint written by :func:`save_checkpoint` (tensors moved to ``device``)."""
+    state = mg.load(path, map_location=device)
+    if not isinstance(state, dict) or state.get("format") != "minigrad-model":
+        raise ValueError(f"{path!r} is not a model checkpoint written by `minigrad train`")
+    return state
+
+
+def output_dir(path):
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def write_json(path, obj):
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2)
+    os.replace(tmp, path)
+
+
+@mg.no_grad()
+def evaluate_classifier(model, loader, device="cpu"):
+    """(mean cross-entropy, accuracy) of ``model`` over ``loader``'s (inputs, labels) batches."""
+    was_training = model.training
+    model.eval()
+    total_loss, correct, count = 0.0, 0, 0
+    for batch in loader:
+        x, y = batch[0].to(device), batch[-1].to(device)
+        logits = model(x) if len(batch) == 2 else model(*[b.to(device) for b in batch[:-1]])
+        total_loss += mg.nn.functional.cross_entropy(logits, y, reduction="sum").item()
+        correct += int((logits.argmax(1) == y).sum().item())
+        count += y.shape[0]
+    model.train(was_training)
+    return total_loss / max(count, 1), correct / max(count, 1)
+
+
+def check_device(device):
+    """Fail early, with the install hint, when CUDA is asked for but unusable."""
+    if str(device).startswith("cuda") and not mg.cuda.is_available():
+        mg.zeros(1, device=device)  # raises DeviceError explaining how to install the gpu extra
+    return device
+
+
+def format_seconds(s):
+    return f"{s:.1f}s" if s < 120 else f"{s / 60:.1f}min"
+
+
+def perplexity(nats):
+    return math.exp(min(nats, 50.0))
