@@ -192,38 +192,73 @@ class Op:
     @classmethod
     def apply(cls, *inputs, **params):
         """Run the op on tensors ``inputs`` and record it when a gradient may be needed."""
-        op = cls()
+        op = _new(cls)
         if params:
             op.__dict__ = params
-        arrays = [t.data for t in inputs]
-        if len(arrays) > 1 and not B.same_device(arrays):
-            raise B.DeviceError(
-                f"{cls.__name__}: expected all tensors on the same device, got "
-                + ", ".join(B.device_of(a) for a in arrays)
-            )
-        try:
-            out = op.forward(*arrays)
-        except (ValueError, TypeError, IndexError) as e:
-            raise _explain(cls.__name__, inputs, e) from None
-        record = _grad_enabled and any(t.requires_grad for t in inputs)
-        if record:
-            op._inputs = inputs
-            op._versions = [t._version[0] for t in inputs]
-            op.needs_input_grad = tuple(t.requires_grad for t in inputs)
-            op.seq = next(_sequence)
-        if type(out) is tuple:
-            outs = tuple(_wrap(a, op if record else None, i) for i, a in enumerate(out))
-            op._n_out = len(outs)
+        # This is the hot path of every op: the one- and two-input cases are spelled out.
+        if len(inputs) == 1:
+            x = inputs[0]
+            try:
+                out = op.forward(x.data)
+            except (ValueError, TypeError, IndexError) as e:
+                raise _explain(cls.__name__, inputs, e) from None
+            record = _grad_enabled and x.requires_grad
+            if record:
+                op._inputs = inputs
+                op._versions = (x._version[0],)
+                op.needs_input_grad = (True,)
         else:
-            outs = _wrap(out, op if record else None, 0)
+            arrays = [t.data for t in inputs]
+            if type(arrays[0]) is not np.ndarray or len(arrays) != 2 or type(arrays[1]) is not np.ndarray:
+                same = B.same_device(arrays)
+            else:
+                same = True  # two NumPy arrays: both on the CPU
+            if not same:
+                raise B.DeviceError(
+                    f"{cls.__name__}: expected all tensors on the same device, got "
+                    + ", ".join(B.device_of(a) for a in arrays)
+                )
+            try:
+                out = op.forward(*arrays)
+            except (ValueError, TypeError, IndexError) as e:
+                raise _explain(cls.__name__, inputs, e) from None
+            record = False
+            if _grad_enabled:
+                needs = tuple([t.requires_grad for t in inputs])
+                if True in needs:
+                    record = True
+                    op._inputs = inputs
+                    op._versions = tuple([t._version[0] for t in inputs])
+                    op.needs_input_grad = needs
+        if record:
+            op.seq = next(_sequence)
+        else:
+            op = None
+        if type(out) is tuple:
+            outs = tuple([_wrap(a, op, i) for i, a in enumerate(out)])
+            if op is not None:
+                op._n_out = len(outs)
+        else:
+            # _wrap inlined: one Tensor per op adds up.
+            if type(out) is not np.ndarray and isinstance(out, np.generic):
+                out = np.asarray(out)
+            outs = _new(Tensor)
+            outs.data = out
+            outs.grad = None
+            outs.grad_fn = op
+            outs.requires_grad = record
+            outs._out_index = 0
+            outs._retains_grad = False
             if cls.is_view:
                 outs._version = inputs[0]._version
+            else:
+                outs._version = [0]
             if record and cls.save_output:
-                op._out_data = outs.data
+                op._out_data = out
                 op._out_version = outs._version
                 op._out_version_at = outs._version[0]
         if _recorders:
-            _record_on_tape(op, inputs, outs, record)
+            _record_on_tape(cls, op, inputs, outs)
         return outs
 
     def forward(self, *arrays):
@@ -272,9 +307,12 @@ class Op:
         self.seq, self._n_out, self.freed = seq, n_out, True
 
 
+_new = object.__new__
+
+
 def _wrap(array, grad_fn, index):
     """Make a Tensor around ``array`` (fast path used by every op)."""
-    t = Tensor.__new__(Tensor)
+    t = _new(Tensor)
     if type(array) is not np.ndarray and isinstance(array, np.generic):
         array = np.asarray(array)  # NumPy reductions of 0-d arrays return scalars
     t.data = array
@@ -287,11 +325,11 @@ def _wrap(array, grad_fn, index):
     return t
 
 
-def _record_on_tape(op, inputs, outs, recorded):
-    seq = op.seq if recorded else -1
+def _record_on_tape(cls, op, inputs, outs):
     outs_t = outs if type(outs) is tuple else (outs,)
     entry = TapeEntry(
-        seq, type(op).__name__, [t.shape for t in inputs], [t.shape for t in outs_t], recorded
+        -1 if op is None else op.seq, cls.__name__, [t.shape for t in inputs], [t.shape for t in outs_t],
+        op is not None,
     )
     for rec in _recorders:
         rec.append(entry)
@@ -526,8 +564,9 @@ def run_backward(roots, root_grads, retain_graph, create_graph, capture=None):
     with set_grad_enabled(create_graph):
         for t, g in zip(roots, root_grads):
             _deliver(t, g, pending, heap, capture, captured, create_graph, owned)
+        heappop, heappush = heapq.heappop, heapq.heappush
         while heap:
-            _, node = heapq.heappop(heap)
+            _, node = heappop(heap)
             grads = pending.pop(node)
             if node.freed:
                 raise BackwardError(
@@ -567,11 +606,23 @@ def run_backward(roots, root_grads, retain_graph, create_graph, capture=None):
             for x, gx in zip(inputs, input_grads):
                 if gx is None or not x.requires_grad:
                     continue
-                if gx.shape != x.shape:
-                    gx = _sum_to(gx, x.shape, type(node).__name__)
-                if gx.dtype != x.dtype:
-                    gx = gx.to(x.dtype)
-                _deliver(x, gx, pending, heap, capture, captured, create_graph, owned)
+                if gx.data.shape != x.data.shape:  # broadcasting in forward: sum back
+                    gx = _sum_to(gx, x.data.shape, type(node).__name__)
+                if gx.data.dtype != x.data.dtype:
+                    gx = gx.to(x.data.dtype)
+                fn = x.grad_fn
+                if fn is None or capture is not None:
+                    _deliver(x, gx, pending, heap, capture, captured, create_graph, owned)
+                    continue
+                # _deliver inlined for the common case: a gradient for another node.
+                buf = pending.get(fn)
+                if buf is None:
+                    pending[fn] = buf = [None] * fn._n_out
+                    heappush(heap, (-fn.seq, fn))
+                    buf[x._out_index] = gx
+                else:
+                    i = x._out_index
+                    buf[i] = gx if buf[i] is None else buf[i] + gx
             if not retain_graph:
                 node._release()
     return captured

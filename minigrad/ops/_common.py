@@ -31,6 +31,8 @@ def lift(value, like: Tensor) -> Tensor:
     if isinstance(value, Tensor):
         return value
     dtype = like.data.dtype
+    if type(value) is float and dtype.kind == "f":  # the common case: x * 0.5
+        return _wrap(xp_of(like.data).asarray(value, dtype=dtype), None, 0)
     if isinstance(value, (bool, np.bool_)):
         pass
     elif isinstance(value, numbers.Integral):
