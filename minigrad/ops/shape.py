@@ -79,6 +79,9 @@ def flatten(input, start_dim=0, end_dim=-1):
     """Merge dimensions ``start_dim..end_dim`` into one."""
     if input.ndim == 0:
         return reshape(input, 1)
+    for d in (start_dim, end_dim):
+        if not -input.ndim <= d < input.ndim:
+            raise IndexError(f"flatten: dim {d} is out of range for a tensor of shape {input.shape}")
     start, end = start_dim % input.ndim, end_dim % input.ndim
     if start > end:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
