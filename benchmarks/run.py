@@ -233,6 +233,11 @@ def run_cell(framework, workload, args):
     for name in THREAD_VARIABLES:
         env[name] = str(args.threads)
     env["PYTHONPATH"] = REPO_ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    # minigrad tunes glibc's allocator when imported (see minigrad/_backend.py); give every framework
+    # the same allocator settings through the environment, so no column gets an advantage from it.
+    from minigrad._backend import MALLOC_ENV  # noqa: PLC0415 - the parent does no array work
+
+    env.update(MALLOC_ENV)
     base = dict(framework=framework, workload=workload, status="error")
     started = time.perf_counter()
     try:

@@ -7,6 +7,9 @@ imported lazily, the first time a CUDA tensor is asked for.
 """
 from __future__ import annotations
 
+import os
+import sys
+
 import numpy as np
 
 float16 = np.float16
@@ -21,6 +24,32 @@ bool_ = np.bool_
 long = np.int64
 double = np.float64
 half = np.float16
+
+# ----------------------------------------------------------------------------- the C allocator
+# glibc returns freed blocks above a (dynamic) size to the kernel, so a training step that frees and
+# re-allocates its activations can pay thousands of page faults every step (measured: LeNet-5, batch 64,
+# 3,300 faults and 37 ms per step; 0 faults and 25 ms with these settings).  Keeping big blocks in the
+# heap makes the next step reuse them.  Set MINIGRAD_MALLOC_TUNING=0 to leave the allocator alone.
+MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's maximum: blocks below 32 MiB come from the heap
+TRIM_THRESHOLD = 256 * 1024 * 1024  # keep up to 256 MiB of freed heap for reuse
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD), "MALLOC_TRIM_THRESHOLD_": str(TRIM_THRESHOLD)}
+
+
+def _tune_allocator():
+    if os.environ.get("MINIGRAD_MALLOC_TUNING", "1") == "0" or not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes  # noqa: PLC0415
+
+        libc = ctypes.CDLL("libc.so.6")
+        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
+            libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to do
+        return False
+
+
+ALLOCATOR_TUNED = _tune_allocator()
 
 DEFAULT_FLOAT = np.dtype(np.float32)
 DEFAULT_INT = np.dtype(np.int64)
