@@ -20,10 +20,19 @@ How the code is layered (read it in this order):
 3. :func:`run_direction`: one direction of one layer over a whole sequence.
    The input projections of all steps are computed in one matmul before the
    loop (they do not depend on the state), then the loop calls the step
-   function.  A fused implementation (a hand-written backward over the whole
-   sequence) would replace this function for one (layer, direction).
+   function.  This is the readable path (``fused=False``).
 4. :class:`RNNBase` (:class:`RNN`, :class:`GRU`, :class:`LSTM`): layers,
    directions, dropout between layers, variable lengths, shapes.
+
+Fused or unrolled: the layers take ``fused=`` (default True).  Fused, each
+(layer, direction) is ONE op of :mod:`minigrad.ops.rnn_fused` with a
+hand-written forward and BPTT loop over preallocated buffers: several times
+faster, same results (to rounding), first-order gradients only
+(``create_graph=True`` raises a clear error).  ``fused=False`` runs the
+unrolled graph of this module: slower, but every step is ordinary ops, so
+second-order gradients work and it is the place to read how the cells work.
+Setting ``keep_states`` (used by :func:`minigrad.utils.gradient_flow`) falls
+back to the unrolled path, which has per-step states to probe.
 
 Shapes follow PyTorch (``B`` batch, ``T`` sequence length, ``D`` = 2 if
 bidirectional else 1, ``L`` layers): input ``(T, B, H_in)`` (``(B, T, H_in)``
@@ -46,10 +55,14 @@ from .. import _backend as B
 from ..engine import Tensor
 from ..ops._common import constant
 from ..ops.pointwise import relu, sigmoid, tanh, where
+from ..ops.rnn_fused import gru_layer, lstm_layer, rnn_layer
 from ..ops.shape import cat, stack
 from .module import Module, Parameter
 
 __all__ = ["RNNCellBase", "RNNCell", "GRUCell", "LSTMCell", "RNNBase", "RNN", "GRU", "LSTM"]
+
+#: The default of the layers' ``fused=`` switch.
+FUSED_DEFAULT = True
 
 
 # ----------------------------------------------------------------------------- the cell math
@@ -460,13 +473,21 @@ class RNNBase(Module):
     ``keep_states``: set it to True and forward also stores the last layer's
     per-step hidden states (T tensors (B, H), time order) in ``step_states``
     (forward direction) and ``step_states_reverse`` (bidirectional), for
-    :func:`minigrad.utils.gradient_flow`.
+    :func:`minigrad.utils.gradient_flow`.  The per-step states exist only on
+    the unrolled path, so a layer with ``keep_states`` set runs unrolled.
+
+    ``fused`` (default True): run each (layer, direction) as one fused op
+    with a hand-written backward (:mod:`minigrad.ops.rnn_fused`), several
+    times faster; first-order gradients only.  ``fused=False``: the unrolled
+    graph of ordinary ops (needed for second-order gradients, e.g.
+    ``create_graph=True``).  Both give the same results up to rounding.  It
+    is a plain attribute: ``layer.fused = False`` switches an existing layer.
     """
 
     num_gates = 1
 
     def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False):
+                 bidirectional=False, fused=FUSED_DEFAULT):
         super().__init__()
         name = type(self).__name__
         _check_sizes(name, input_size, hidden_size)
@@ -481,6 +502,7 @@ class RNNBase(Module):
         self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
         self.bias, self.batch_first, self.bidirectional = bool(bias), bool(batch_first), bool(bidirectional)
         self.dropout = float(dropout)
+        self.fused = bool(fused)
         self.keep_states = False
         self.step_states = None
         self.step_states_reverse = None
@@ -535,6 +557,8 @@ class RNNBase(Module):
             text += f", dropout={self.dropout}"
         if self.bidirectional:
             text += ", bidirectional=True"
+        if self.fused != FUSED_DEFAULT:
+            text += f", fused={self.fused}"
         return text
 
     # -- what the subclasses define ----------------------------------------------------------------
@@ -548,6 +572,19 @@ class RNNBase(Module):
         b_ih = getattr(self, "bias_ih" + sfx) if self.bias else None
         b_hh = getattr(self, "bias_hh" + sfx) if self.bias else None
         return self._direction_math(w_ih, w_hh, b_ih, b_hh)
+
+    def _fused_direction(self, layer, direction, x, state, lengths):
+        """One (layer, direction) as one fused op: ``(output (T, B, H), final state)``."""
+        sfx = self._suffix(layer, direction)
+        w_ih, w_hh = getattr(self, "weight_ih" + sfx), getattr(self, "weight_hh" + sfx)
+        b_ih = getattr(self, "bias_ih" + sfx) if self.bias else None
+        b_hh = getattr(self, "bias_hh" + sfx) if self.bias else None
+        options = dict(reverse=direction == 1, lengths=lengths)
+        if self.mode == "LSTM":
+            return lstm_layer(x, state, w_ih, w_hh, b_ih, b_hh, **options)
+        if self.mode == "GRU":
+            return gru_layer(x, state, w_ih, w_hh, b_ih, b_hh, reset_after=self.reset_after, **options)
+        return rnn_layer(x, state, w_ih, w_hh, b_ih, b_hh, nonlinearity=self.nonlinearity, **options)
 
     # -- input checks --------------------------------------------------------------------------
     def _time_major_input(self, input):
@@ -599,10 +636,10 @@ class RNNBase(Module):
         return list(state.unbind(0))
 
     def _step_masks(self, lengths, x, batched):
-        """Check ``lengths``; return (number of steps to run, per-step masks or None)."""
+        """Check ``lengths``; return (steps to run, per-step masks or None, lengths as a NumPy array or None)."""
         steps, batch = x.shape[0], x.shape[1]
         if lengths is None:
-            return steps, None
+            return steps, None, None
         name = type(self).__name__
         if not batched:
             raise ValueError(f"{name}: lengths= needs a batched input; got an unbatched input of shape "
@@ -621,24 +658,30 @@ class RNNBase(Module):
         run = int(lengths.max())  # no sequence has a real step after this one
         running = np.arange(run)[:, None] < lengths[None, :]  # (run, B)
         masks = [None if running[t].all() else B.to_device(running[t][:, None], x.device) for t in range(run)]
-        return run, masks
+        return run, masks, lengths
 
     # -- forward -------------------------------------------------------------------------------
     def forward(self, input, hx=None, *, lengths=None):
         x, batched = self._time_major_input(input)
         steps = x.shape[0]
         states = self._initial_states(hx, x, batched)
-        run, masks = self._step_masks(lengths, x, batched)
+        run, masks, lengths = self._step_masks(lengths, x, batched)
         if run < steps:  # steps after every sequence's end change nothing: skip them
             x = x[:run]
+        fused = self.fused and not self.keep_states  # keep_states needs the unrolled path's per-step states
         layer_input, finals = x, []
         for layer in range(self.num_layers):
             outputs = []
             for direction in range(self.num_directions):
+                state = states[layer * self.num_directions + direction]
+                if fused:
+                    out, final = self._fused_direction(layer, direction, layer_input, state, lengths)
+                    outputs.append(out)
+                    finals.append(final)
+                    continue
                 w_ih, b_in, step = self._direction(layer, direction)
-                out, final, step_states = run_direction(
-                    layer_input, states[layer * self.num_directions + direction], w_ih, b_in, step, masks,
-                    reverse=direction == 1)
+                out, final, step_states = run_direction(layer_input, state, w_ih, b_in, step, masks,
+                                                        reverse=direction == 1)
                 outputs.append(out)
                 finals.append(final)
                 if self.keep_states and layer == self.num_layers - 1:
@@ -673,17 +716,18 @@ class RNN(RNNBase):
     """Elman RNN layer: ``h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)``, act tanh or relu.
 
     ``RNN(input_size, hidden_size, num_layers=1, nonlinearity='tanh', bias=True, batch_first=False,
-    dropout=0.0, bidirectional=False)``; shapes, ``lengths=`` and returns as in
+    dropout=0.0, bidirectional=False, fused=True)``; shapes, ``lengths=``, ``fused`` and returns as in
     :class:`RNNBase`: ``output, h_n = rnn(x, h_0)``.  Parameters ``weight_ih_l{k}``
     (H, H_in or D*H), ``weight_hh_l{k}`` (H, H), ``bias_ih_l{k}``, ``bias_hh_l{k}`` (H,).
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False):
+                 dropout=0.0, bidirectional=False, fused=FUSED_DEFAULT):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
-        super().__init__(mode, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional)
+        super().__init__(mode, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         fused)
         self.nonlinearity = nonlinearity
 
     def extra_repr(self):
@@ -703,7 +747,7 @@ class GRU(RNNBase):
     """GRU layer (equations in :class:`GRUCell`; ``reset_after=False`` for the textbook form).
 
     ``GRU(input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-    bidirectional=False, reset_after=True)``; ``output, h_n = gru(x, h_0)``.
+    bidirectional=False, reset_after=True, fused=True)``; ``output, h_n = gru(x, h_0)``.
     Parameters ``weight_ih_l{k}`` (3H, H_in or D*H), ``weight_hh_l{k}`` (3H, H),
     biases (3H,), gates in rows in the order r, z, n.
     """
@@ -711,8 +755,9 @@ class GRU(RNNBase):
     num_gates = 3
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, reset_after=True):
-        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional)
+                 bidirectional=False, reset_after=True, fused=FUSED_DEFAULT):
+        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         fused)
         self.reset_after = bool(reset_after)
 
     def extra_repr(self):
@@ -738,7 +783,7 @@ class LSTM(RNNBase):
     """LSTM layer (equations in :class:`LSTMCell`).
 
     ``LSTM(input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-    bidirectional=False)``; ``output, (h_n, c_n) = lstm(x, (h_0, c_0))``.
+    bidirectional=False, fused=True)``; ``output, (h_n, c_n) = lstm(x, (h_0, c_0))``.
     Parameters ``weight_ih_l{k}`` (4H, H_in or D*H), ``weight_hh_l{k}`` (4H, H),
     biases (4H,), gates in rows in the order i, f, g, o.
     """
@@ -746,8 +791,9 @@ class LSTM(RNNBase):
     num_gates = 4
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False):
-        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional)
+                 bidirectional=False, fused=FUSED_DEFAULT):
+        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         fused)
 
     def _direction_math(self, w_ih, w_hh, b_ih, b_hh):
         w_hh_t = w_hh.T

@@ -1,0 +1,762 @@
+"""Fused recurrent layers: one op runs a whole sequence through one direction of an RNN, GRU or LSTM layer.
+
+minigrad's recurrent layers (:mod:`minigrad.nn.rnn`) run in one of two ways:
+
+* **unrolled** (``fused=False``): every step is a handful of ordinary ops, and
+  backpropagation through time (BPTT) is plain reverse-mode autograd through
+  the unrolled graph.  Easy to read, differentiable twice, but every step
+  records a dozen graph nodes and allocates their temporaries.
+* **fused** (``fused=True``, the default): the ops of this module run one
+  (layer, direction) over the whole sequence as ONE graph node.  Forward is a
+  step loop writing into preallocated buffers; backward is a hand-written
+  step loop running the other way.  Both are below, side by side.
+
+How BPTT looks written by hand
+------------------------------
+Forward computes the input's contribution to every gate for all steps in one
+matmul (``X W_ih^T``: it does not depend on the state), then loops over the
+steps, adding ``h_{t-1} W_hh^T`` and applying the gate nonlinearities in
+place.  It keeps what the derivatives will need: the activated gates of every
+step and the state entering every step.
+
+Backward walks the steps in the opposite order, carrying ``dh`` = dL/dh_t,
+the *total* derivative of the loss with respect to the state after step t:
+the output's gradient at step t plus whatever flowed back from step t+1.
+At each step it
+
+1. turns ``dh`` (and the LSTM's ``dc``) into dL/d(pre-activation) of each of
+   the step's gates, stored in row t of one (T, B, G*H) array ``dgates``;
+2. sends the gradient to the previous state: ``dh_{t-1} = dgates_t W_hh``,
+   plus the paths that skip the matmul (the GRU's ``z * dh``, the LSTM's
+   ``f * dc``).
+
+The weights are shared by all steps, so their gradients are sums over steps.
+That sum is a matmul: after the loop, ONE matmul over all T*B rows gives
+``dW_ih = dgates^T X`` and another ``dW_hh = dgates^T H_prev`` (H_prev: the
+states entering each step); the bias gradients are column sums of
+``dgates`` and ``dX = dgates W_ih``.  The per-cell recurrences are in each
+op's docstring.
+
+Variable lengths (``lengths=``): a step where a sequence has already ended
+keeps its state (``h_t = h_{t-1}`` for that row) and outputs zeros, exactly as
+the unrolled path does.  In backward such a row's ``dh`` passes straight to
+``dh_{t-1}`` and its gate gradients are zero.  The reverse direction runs
+from the last step down, so each sequence's state stays ``h_0`` until its own
+last real step: it starts there, as with PyTorch's packed sequences.
+
+On CuPy the per-step elementwise work of the LSTM and the (``reset_after``)
+GRU runs as one ``cupy.ElementwiseKernel`` per step forward and one per step
+backward (:data:`USE_CUDA_KERNELS`); everything else (and the fallback) is
+the portable code below, which works on NumPy and CuPy alike.
+
+The backward is written on raw arrays, so it cannot be differentiated again:
+``create_graph=True`` through a fused layer raises the engine's clear error.
+Second-order gradients need ``fused=False``.
+
+Shapes: ``T`` steps, ``B`` batch, ``I`` input size, ``H`` hidden size, ``G``
+gates (RNN 1, GRU 3, LSTM 4), time first.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _backend as B
+from ..engine import Op, Tensor
+from ._common import constant, xp_of
+
+__all__ = ["RNNLayerOp", "GRULayerOp", "LSTMLayerOp", "rnn_layer", "gru_layer", "lstm_layer"]
+
+#: Use the fused CUDA kernels for the LSTM and GRU steps on CuPy arrays (False: the portable path).
+USE_CUDA_KERNELS = True
+
+
+# ----------------------------------------------------------------------------- small helpers
+def _sigmoid_(x):
+    """In place: ``x <- sigmoid(x) = (1 + tanh(x / 2)) / 2``; the tanh form never overflows."""
+    x *= 0.5
+    xp_of(x).tanh(x, out=x)
+    x += 1.0
+    x *= 0.5
+    return x
+
+
+def _step_order(steps, reverse):
+    """The time indices in the order the forward loop visits them."""
+    return range(steps - 1, -1, -1) if reverse else range(steps)
+
+
+def _state_buffer(xp, initial, steps, reverse):
+    """A (T+1, B, H) buffer holding the initial state and the state after every step.
+
+    Forward direction: ``buf[0] = h_0`` and the state after step t is
+    ``buf[t + 1]``.  Reverse direction: ``buf[T] = h_0`` and the state after
+    step t is ``buf[t]``.  Either way the states entering and leaving the
+    steps are two contiguous (T, B, H) views (see :func:`_entering_and_leaving`).
+    """
+    buf = xp.empty((steps + 1,) + initial.shape, dtype=initial.dtype)
+    buf[steps if reverse else 0] = initial
+    return buf
+
+
+def _entering_and_leaving(buf, reverse):
+    """(state entering step t, state after step t) for every t, in time order: two (T, B, H) views of buf."""
+    return (buf[1:], buf[:-1]) if reverse else (buf[:-1], buf[1:])
+
+
+def _final(buf, reverse):
+    """The state after the last step run (a copy: the buffer stays private to backward)."""
+    return buf[0 if reverse else -1].copy()
+
+
+class _Masks:
+    """The per-step masks of a padded batch (``running``: (T, B, 1) bool, True while a sequence runs)."""
+
+    def __init__(self, running, dtype):
+        self.keep = ~running  # rows whose state is carried over unchanged
+        self.run_f = running.astype(dtype)  # 1.0 / 0.0, to scale gradients
+        self.keep_f = self.keep.astype(dtype)
+        # steps where some sequence has ended; steps where all run need no masking at all
+        self.partial = B.to_device(self.keep.reshape(running.shape[0], -1).any(axis=1), "cpu").tolist()
+
+
+def _input_projection(x, w_ih, bias):
+    """``X W_ih^T + bias`` for all steps in one matmul: (T, B, I) -> (T*B, I) view/copy, (T, B, G*H) result."""
+    steps, batch, n_in = x.shape
+    x2 = x.reshape(steps * batch, n_in)
+    gates = x2 @ w_ih.T
+    if bias is not None:
+        gates += bias
+    return x2, gates.reshape(steps, batch, w_ih.shape[0])
+
+
+def _grads_through_input_projection(op, dgates, x2, x_shape, w_ih, x_index, w_index):
+    """dX = dgates W_ih and dW_ih = dgates^T X (one matmul each, over all T*B rows); None where not needed."""
+    d2 = dgates.reshape(-1, dgates.shape[-1])
+    need = op.needs_input_grad
+    dx = (d2 @ w_ih).reshape(x_shape) if need[x_index] else None
+    dw_ih = d2.T @ x2 if need[w_index] else None
+    return dx, dw_ih
+
+
+def _start_backward(op, grad_out, grad_final, batch_shape, dtype):
+    """(dL/d(output) with finished rows zeroed, or None; a private, writable copy of dL/dh_n)."""
+    xp = op.xp
+    dout = None
+    if grad_out is not None:
+        dout = grad_out.data if op.masks is None else grad_out.data * op.masks.run_f
+    if grad_final is None:
+        return dout, xp.zeros(batch_shape, dtype=dtype)
+    return dout, grad_final.data.astype(dtype, order="C", copy=True)  # a copy: backward adds into it
+
+
+def _wrap_grads(op, grads):
+    """Raw gradient arrays -> constant tensors (None stays None, and so do inputs that need no gradient)."""
+    return tuple(None if g is None or not need else constant(g) for g, need in zip(grads, op.needs_input_grad))
+
+
+# ----------------------------------------------------------------------------- CUDA kernels
+# One thread per (batch row, hidden unit): ``i`` = b * H + j runs over the (B, H) arrays.  The gate rows
+# (B, G*H) are "raw" arguments, indexed by hand: thread (b, j) reads and writes gate number q of its unit
+# at flat index b * G * H + q * H + j.  Sigmoid uses the same tanh form as _sigmoid_.  (``i`` and ``n``
+# are reserved names in CuPy kernels: the candidate gate is called ``cand``.)
+_KERNEL_SOURCES = {
+    "lstm_forward": (
+        "T c_prev, int32 H",
+        "raw T gates, T c_new, T h_new, T tanh_c",
+        """
+        const ptrdiff_t k = (i / H) * 4 * H + i % H;
+        const T half = 0.5;
+        const T in_g = half * tanh(half * gates[k]) + half;
+        const T f = half * tanh(half * gates[k + H]) + half;
+        const T g = tanh(gates[k + 2 * H]);
+        const T o = half * tanh(half * gates[k + 3 * H]) + half;
+        gates[k] = in_g; gates[k + H] = f; gates[k + 2 * H] = g; gates[k + 3 * H] = o;
+        const T c = f * c_prev + in_g * g;
+        const T tc = tanh(c);
+        c_new = c; tanh_c = tc; h_new = o * tc;
+        """,
+    ),
+    "lstm_backward": (
+        "raw T gates, T c_prev, T tanh_c, T dh, T dc, int32 H",
+        "raw T dgates, T dc_prev",
+        """
+        const ptrdiff_t k = (i / H) * 4 * H + i % H;
+        const T in_g = gates[k], f = gates[k + H], g = gates[k + 2 * H], o = gates[k + 3 * H];
+        const T dcell = dc + dh * o * (1 - tanh_c * tanh_c);
+        dgates[k] = dcell * g * in_g * (1 - in_g);
+        dgates[k + H] = dcell * c_prev * f * (1 - f);
+        dgates[k + 2 * H] = dcell * in_g * (1 - g * g);
+        dgates[k + 3 * H] = dh * tanh_c * o * (1 - o);
+        dc_prev = dcell * f;
+        """,
+    ),
+    "gru_forward": (
+        "T h_prev, raw T gh, raw T b_hn, int32 H",
+        "raw T gates, T hn, T h_new",
+        """
+        const ptrdiff_t j = i % H, k = (i / H) * 3 * H + j;
+        const T half = 0.5;
+        const T r = half * tanh(half * (gates[k] + gh[k])) + half;
+        const T z = half * tanh(half * (gates[k + H] + gh[k + H])) + half;
+        const T hn_v = gh[k + 2 * H] + b_hn[j];
+        const T cand = tanh(gates[k + 2 * H] + r * hn_v);
+        gates[k] = r; gates[k + H] = z; gates[k + 2 * H] = cand;
+        hn = hn_v;
+        h_new = cand + z * (h_prev - cand);
+        """,
+    ),
+    "gru_backward": (
+        "raw T gates, T hn, T h_prev, T dh, int32 H",
+        "raw T dgi, raw T dgh, T skip",
+        """
+        const ptrdiff_t k = (i / H) * 3 * H + i % H;
+        const T r = gates[k], z = gates[k + H], cand = gates[k + 2 * H];
+        const T dn = dh * (1 - z) * (1 - cand * cand);
+        const T dz = dh * (h_prev - cand) * z * (1 - z);
+        const T dr = dn * hn * r * (1 - r);
+        dgi[k] = dr; dgi[k + H] = dz; dgi[k + 2 * H] = dn;
+        dgh[k] = dr; dgh[k + H] = dz; dgh[k + 2 * H] = dn * r;
+        skip = dh * z;
+        """,
+    ),
+}
+_kernels = {}
+
+
+def _cuda_kernels(xp, dtype):
+    """The kernels (name -> ElementwiseKernel) when running on CuPy with float32/64, else None.
+
+    Built on first use and cached (CuPy compiles each once per dtype).
+    """
+    if xp is np or not USE_CUDA_KERNELS or dtype not in (np.float32, np.float64):
+        return None
+    if not _kernels:
+        for name, (params_in, params_out, body) in _KERNEL_SOURCES.items():
+            _kernels[name] = xp.ElementwiseKernel(params_in, params_out, body, "minigrad_" + name)
+    return _kernels
+
+
+# ----------------------------------------------------------------------------- the ops
+class _RecurrentLayerOp(Op):
+    """Shared parts: the backward is raw-array code, so it cannot be differentiated again.
+
+    Keyword attributes (from ``apply``): ``reverse`` (run from the last step
+    to the first) and ``running`` (None, or a (T, B, 1) bool array, True
+    where a sequence is still running).
+    """
+
+    differentiable_backward = False
+    reverse = False  # defaults when apply() is not given them
+    running = None
+
+    def _begin(self, x, dtype):
+        """Remember the array module, the sizes and the masks for forward and backward."""
+        self.xp = xp_of(x)
+        self.steps = x.shape[0]
+        self.masks = None if self.running is None else _Masks(self.running, dtype)
+        self.order = _step_order(self.steps, self.reverse)
+
+    def _output(self, leaving):
+        """The output sequence: the state after each step, zero past each sequence's end (a new array)."""
+        return leaving.copy() if self.masks is None else leaving * self.masks.run_f
+
+
+class RNNLayerOp(_RecurrentLayerOp):
+    """Elman RNN over a whole sequence: ``h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)``.
+
+    Inputs ``x`` (T, B, I), ``h0`` (B, H), ``w_ih`` (H, I), ``w_hh`` (H, H)
+    [, ``b_ih``, ``b_hh`` (H,)].  Attribute ``nonlinearity``: 'tanh' or
+    'relu'.  Outputs ``output`` (T, B, H) and ``h_n`` (B, H).
+
+    BPTT, with ``dh`` = dL/dh_t (total)::
+
+        dpre_t  = dh * (1 - h_t^2)          (tanh)   or   dh * [h_t > 0]   (relu)
+        dh_{t-1} = dpre_t W_hh              (+ the output's gradient at t-1)
+        dW_hh = sum_t dpre_t^T h_{t-1},  dW_ih = sum_t dpre_t^T x_t,  db = sum_t dpre_t
+    """
+
+    nonlinearity = "tanh"
+
+    def forward(self, x, h0, w_ih, w_hh, b_ih=None, b_hh=None):
+        xp = xp_of(x)
+        self._begin(x, x.dtype)
+        masks = self.masks
+        bias = None if b_ih is None else b_ih + b_hh  # both biases act once per step: fold them
+        self.x2, pre = _input_projection(x, w_ih, bias)
+        hbuf = _state_buffer(xp, h0, self.steps, self.reverse)
+        entering, leaving = _entering_and_leaving(hbuf, self.reverse)
+        w_hh_t = w_hh.T
+        for t in self.order:
+            h = leaving[t]
+            xp.matmul(entering[t], w_hh_t, out=h)
+            h += pre[t]
+            if self.nonlinearity == "tanh":
+                xp.tanh(h, out=h)
+            else:
+                xp.maximum(h, 0, out=h)
+            if masks is not None and masks.partial[t]:
+                xp.copyto(h, entering[t], where=masks.keep[t])  # finished sequences keep their state
+        self.hbuf = hbuf
+        return self._output(leaving), _final(hbuf, self.reverse)
+
+    def backward(self, grad_out, grad_h_n):
+        inputs = self.inputs  # checks that no input was changed in place since forward
+        x, w_ih, w_hh = inputs[0].data, inputs[2].data, inputs[3].data
+        xp, masks = self.xp, self.masks
+        entering, leaving = _entering_and_leaving(self.hbuf, self.reverse)
+        dout, dh = _start_backward(self, grad_out, grad_h_n, entering.shape[1:], x.dtype)
+        dh_prev = xp.empty_like(dh)
+        dpre = xp.empty(leaving.shape, dtype=x.dtype)  # dL/d(pre-activation), every step
+        for t in reversed(self.order):
+            if dout is not None:
+                dh += dout[t]
+            partial = masks is not None and masks.partial[t]
+            if partial:  # finished rows: the gradient skips the step
+                carry = dh * masks.keep_f[t]
+                dh *= masks.run_f[t]
+            d, h = dpre[t], leaving[t]
+            if self.nonlinearity == "tanh":
+                xp.multiply(h, h, out=d)
+                xp.subtract(1.0, d, out=d)
+                d *= dh
+            else:
+                xp.multiply(dh, h > 0, out=d)
+            xp.matmul(d, w_hh, out=dh_prev)
+            if partial:
+                dh_prev += carry
+            dh, dh_prev = dh_prev, dh
+        need = self.needs_input_grad
+        dx, dw_ih = _grads_through_input_projection(self, dpre, self.x2, x.shape, w_ih, 0, 2)
+        dw_hh = dpre.reshape(-1, dpre.shape[-1]).T @ entering.reshape(-1, entering.shape[-1]) if need[3] else None
+        grads = [dx, dh, dw_ih, dw_hh]
+        if len(inputs) == 6:
+            db = dpre.reshape(-1, dpre.shape[-1]).sum(axis=0)
+            grads += [db, db.copy()]
+        return _wrap_grads(self, grads)
+
+
+class LSTMLayerOp(_RecurrentLayerOp):
+    """LSTM over a whole sequence (equations in :func:`minigrad.nn.rnn.lstm_step`; gates i, f, g, o).
+
+    Inputs ``x`` (T, B, I), ``h0``, ``c0`` (B, H), ``w_ih`` (4H, I), ``w_hh``
+    (4H, H) [, ``b_ih``, ``b_hh`` (4H,)].  Outputs ``output`` (T, B, H),
+    ``h_n`` and ``c_n`` (B, H).  Forward keeps the activated gates (T, B, 4H),
+    the cells and ``tanh(c_t)``.
+
+    BPTT, with ``dh``, ``dc`` the total derivatives after step t::
+
+        dc  += dh * o * (1 - tanh(c_t)^2)      the cell's gradient, through h_t = o tanh(c_t)
+        di   = dc * g * i (1 - i)
+        df   = dc * c_{t-1} * f (1 - f)
+        dg   = dc * i * (1 - g^2)
+        do   = dh * tanh(c_t) * o (1 - o)
+        dh_{t-1} = [di, df, dg, do] W_hh
+        dc_{t-1} = dc * f                       the cell path: only scaled by the forget gate
+    """
+
+    def forward(self, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):
+        xp = xp_of(x)
+        self._begin(x, x.dtype)
+        masks, steps, hidden = self.masks, self.steps, h0.shape[-1]
+        bias = None if b_ih is None else b_ih + b_hh
+        self.x2, gates = _input_projection(x, w_ih, bias)  # pre-activations, activated in place below
+        hbuf = _state_buffer(xp, h0, steps, self.reverse)
+        cbuf = _state_buffer(xp, c0, steps, self.reverse)
+        h_in, h_out = _entering_and_leaving(hbuf, self.reverse)
+        c_in, c_out = _entering_and_leaving(cbuf, self.reverse)
+        tanh_c = xp.empty(h_out.shape, dtype=x.dtype)
+        recurrent = xp.empty(gates.shape[1:], dtype=x.dtype)  # h_{t-1} W_hh^T of one step
+        scratch = xp.empty(h0.shape, dtype=x.dtype)
+        w_hh_t = w_hh.T
+        kernels = _cuda_kernels(xp, x.dtype)
+        for t in self.order:
+            g_t = gates[t]
+            xp.matmul(h_in[t], w_hh_t, out=recurrent)
+            g_t += recurrent
+            if kernels is not None:
+                kernels["lstm_forward"](c_in[t], np.int32(hidden), g_t, c_out[t], h_out[t], tanh_c[t])
+            else:
+                _sigmoid_(g_t[:, :2 * hidden])  # i, f
+                xp.tanh(g_t[:, 2 * hidden:3 * hidden], out=g_t[:, 2 * hidden:3 * hidden])  # g
+                _sigmoid_(g_t[:, 3 * hidden:])  # o
+                i, f, g, o = (g_t[:, k * hidden:(k + 1) * hidden] for k in range(4))
+                c = c_out[t]
+                xp.multiply(f, c_in[t], out=c)  # c_t = f c_{t-1} + i g
+                xp.multiply(i, g, out=scratch)
+                c += scratch
+                xp.tanh(c, out=tanh_c[t])
+                xp.multiply(o, tanh_c[t], out=h_out[t])  # h_t = o tanh(c_t)
+            if masks is not None and masks.partial[t]:
+                xp.copyto(h_out[t], h_in[t], where=masks.keep[t])
+                xp.copyto(c_out[t], c_in[t], where=masks.keep[t])
+        self.gates, self.tanh_c, self.hbuf, self.cbuf = gates, tanh_c, hbuf, cbuf
+        return self._output(h_out), _final(hbuf, self.reverse), _final(cbuf, self.reverse)
+
+    def backward(self, grad_out, grad_h_n, grad_c_n):
+        inputs = self.inputs
+        x, w_ih, w_hh = inputs[0].data, inputs[3].data, inputs[4].data
+        xp, masks, gates, tanh_c = self.xp, self.masks, self.gates, self.tanh_c
+        hidden = w_hh.shape[1]
+        h_in, _ = _entering_and_leaving(self.hbuf, self.reverse)
+        c_in, _ = _entering_and_leaving(self.cbuf, self.reverse)
+        dout, dh = _start_backward(self, grad_out, grad_h_n, h_in.shape[1:], x.dtype)
+        _, dc = _start_backward(self, None, grad_c_n, h_in.shape[1:], x.dtype)
+        dh_prev, dc_prev, scratch = xp.empty_like(dh), xp.empty_like(dh), xp.empty_like(dh)
+        dgates = xp.empty(gates.shape, dtype=x.dtype)
+        kernels = _cuda_kernels(xp, x.dtype)
+        for t in reversed(self.order):
+            if dout is not None:
+                dh += dout[t]
+            partial = masks is not None and masks.partial[t]
+            if partial:
+                carry_h, carry_c = dh * masks.keep_f[t], dc * masks.keep_f[t]
+                dh *= masks.run_f[t]
+                dc *= masks.run_f[t]
+            d = dgates[t]
+            if kernels is not None:
+                kernels["lstm_backward"](gates[t], c_in[t], tanh_c[t], dh, dc, np.int32(hidden), d, dc_prev)
+            else:
+                i, f, g, o = (gates[t][:, k * hidden:(k + 1) * hidden] for k in range(4))
+                di, df, dg, do = (d[:, k * hidden:(k + 1) * hidden] for k in range(4))
+                tc = tanh_c[t]
+                xp.multiply(tc, tc, out=scratch)  # dc += dh * o * (1 - tanh(c)^2)
+                xp.subtract(1.0, scratch, out=scratch)
+                scratch *= o
+                scratch *= dh
+                dc += scratch
+                xp.multiply(dh, tc, out=do)  # do = dh * tanh(c) * o (1 - o)
+                do *= o
+                xp.subtract(1.0, o, out=scratch)
+                do *= scratch
+                xp.multiply(dc, g, out=di)  # di = dc * g * i (1 - i)
+                di *= i
+                xp.subtract(1.0, i, out=scratch)
+                di *= scratch
+                xp.multiply(dc, c_in[t], out=df)  # df = dc * c_{t-1} * f (1 - f)
+                df *= f
+                xp.subtract(1.0, f, out=scratch)
+                df *= scratch
+                xp.multiply(g, g, out=scratch)  # dg = dc * i * (1 - g^2)
+                xp.subtract(1.0, scratch, out=scratch)
+                scratch *= i
+                xp.multiply(dc, scratch, out=dg)
+                xp.multiply(dc, f, out=dc_prev)  # dc_{t-1} = dc * f
+            xp.matmul(d, w_hh, out=dh_prev)  # dh_{t-1} = dgates W_hh
+            if partial:
+                dh_prev += carry_h
+                dc_prev += carry_c
+            dh, dh_prev = dh_prev, dh
+            dc, dc_prev = dc_prev, dc
+        need = self.needs_input_grad
+        dx, dw_ih = _grads_through_input_projection(self, dgates, self.x2, x.shape, w_ih, 0, 3)
+        d2 = dgates.reshape(-1, dgates.shape[-1])
+        dw_hh = d2.T @ h_in.reshape(-1, hidden) if need[4] else None
+        grads = [dx, dh, dc, dw_ih, dw_hh]
+        if len(inputs) == 7:
+            db = d2.sum(axis=0)
+            grads += [db, db.copy()]
+        return _wrap_grads(self, grads)
+
+
+class GRULayerOp(_RecurrentLayerOp):
+    """GRU over a whole sequence (gates r, z, n; equations in :class:`minigrad.nn.GRUCell`).
+
+    Inputs ``x`` (T, B, I), ``h0`` (B, H), ``w_ih`` (3H, I), ``w_hh`` (3H, H)
+    [, ``b_ih``, ``b_hh`` (3H,)].  Attribute ``reset_after``: True for
+    PyTorch's form ``n = tanh(i_n + r * (h W_hn^T + b_hn))``, False for the
+    textbook form ``n = tanh(i_n + (r * h) W_hn^T + b_hn)``.  Outputs
+    ``output`` (T, B, H) and ``h_n`` (B, H).  Forward keeps the activated
+    gates (T, B, 3H) and, per step, ``h W_hn^T + b_hn`` (reset_after) or
+    ``r * h`` (textbook).
+
+    BPTT, ``h_t = n + z (h_{t-1} - n)``, with ``dh`` the total derivative after step t::
+
+        dn = dh * (1 - z) * (1 - n^2)            (gradient of n's pre-activation)
+        dz = dh * (h_{t-1} - n) * z (1 - z)
+      reset_after:
+        dr = dn * (h_{t-1} W_hn^T + b_hn) * r (1 - r)
+        dh_{t-1} = [dr, dz, dn * r] W_hh + dh * z
+      textbook:
+        d(r h) = dn W_hn
+        dr = d(r h) * h_{t-1} * r (1 - r)
+        dh_{t-1} = [dr, dz] W_hrz + d(r h) * r + dh * z
+
+    The input side always gets ``[dr, dz, dn]``; the recurrent weights get
+    ``[dr, dz, dn * r]^T H_prev`` (reset_after) or ``[dr, dz]^T H_prev`` and
+    ``dn^T (R * H_prev)`` (textbook).
+    """
+
+    reset_after = True
+
+    def forward(self, x, h0, w_ih, w_hh, b_ih=None, b_hh=None):
+        xp = xp_of(x)
+        self._begin(x, x.dtype)
+        hidden = h0.shape[-1]
+        if b_ih is None:
+            bias, b_hn = None, None
+        elif self.reset_after:  # b_hr, b_hz act once per step: fold them; b_hn sits inside r * (...)
+            bias = b_ih.copy()
+            bias[:2 * hidden] += b_hh[:2 * hidden]
+            b_hn = b_hh[2 * hidden:]
+        else:  # textbook: every recurrent bias is added once per step
+            bias, b_hn = b_ih + b_hh, None
+        self.x2, gates = _input_projection(x, w_ih, bias)
+        hbuf = _state_buffer(xp, h0, self.steps, self.reverse)
+        if self.reset_after:
+            self.hn = self._forward_reset_after(xp, gates, hbuf, w_hh, b_hn, hidden)
+        else:
+            self.rh = self._forward_textbook(xp, gates, hbuf, w_hh, hidden)
+        self.gates, self.hbuf = gates, hbuf
+        return self._output(_entering_and_leaving(hbuf, self.reverse)[1]), _final(hbuf, self.reverse)
+
+    def _forward_reset_after(self, xp, gates, hbuf, w_hh, b_hn, hidden):
+        """The step loop of PyTorch's form; returns ``h_{t-1} W_hn^T + b_hn`` of every step (T, B, H)."""
+        masks, h2 = self.masks, 2 * hidden
+        h_in, h_out = _entering_and_leaving(hbuf, self.reverse)
+        hn = xp.empty(h_out.shape, dtype=gates.dtype)
+        recurrent = xp.empty(gates.shape[1:], dtype=gates.dtype)  # h_{t-1} W_hh^T: [h_r, h_z, h_n]
+        scratch = xp.empty(h_out.shape[1:], dtype=gates.dtype)
+        w_hh_t = w_hh.T
+        kernels = _cuda_kernels(xp, gates.dtype)
+        if kernels is not None and b_hn is None:
+            b_hn = xp.zeros(hidden, dtype=gates.dtype)
+        for t in self.order:
+            a = gates[t]  # holds i_r, i_z, i_n (+ biases); becomes r, z, n
+            xp.matmul(h_in[t], w_hh_t, out=recurrent)
+            if kernels is not None:
+                kernels["gru_forward"](h_in[t], recurrent, b_hn, np.int32(hidden), a, hn[t], h_out[t])
+            else:
+                rz = a[:, :h2]
+                rz += recurrent[:, :h2]
+                _sigmoid_(rz)
+                r, z, n = a[:, :hidden], a[:, hidden:h2], a[:, h2:]
+                if b_hn is None:
+                    xp.copyto(hn[t], recurrent[:, h2:])
+                else:
+                    xp.add(recurrent[:, h2:], b_hn, out=hn[t])
+                xp.multiply(r, hn[t], out=scratch)  # n = tanh(i_n + r * (h W_hn^T + b_hn))
+                n += scratch
+                xp.tanh(n, out=n)
+                h = h_out[t]
+                xp.subtract(h_in[t], n, out=h)  # h_t = n + z (h_{t-1} - n) = (1 - z) n + z h_{t-1}
+                h *= z
+                h += n
+            if masks is not None and masks.partial[t]:
+                xp.copyto(h_out[t], h_in[t], where=masks.keep[t])
+        return hn
+
+    def _forward_textbook(self, xp, gates, hbuf, w_hh, hidden):
+        """The step loop of the textbook form; returns ``r * h_{t-1}`` of every step (T, B, H)."""
+        masks, h2 = self.masks, 2 * hidden
+        h_in, h_out = _entering_and_leaving(hbuf, self.reverse)
+        rh = xp.empty(h_out.shape, dtype=gates.dtype)
+        rz_recurrent = xp.empty((gates.shape[1], h2), dtype=gates.dtype)  # h_{t-1} [W_hr; W_hz]^T
+        hn = xp.empty(h_out.shape[1:], dtype=gates.dtype)
+        w_hrz_t, w_hn_t = w_hh[:h2].T, w_hh[h2:].T
+        for t in self.order:
+            a = gates[t]
+            xp.matmul(h_in[t], w_hrz_t, out=rz_recurrent)
+            rz = a[:, :h2]
+            rz += rz_recurrent
+            _sigmoid_(rz)
+            r, z, n = a[:, :hidden], a[:, hidden:h2], a[:, h2:]
+            xp.multiply(r, h_in[t], out=rh[t])  # n = tanh(i_n + (r * h) W_hn^T + b_hn)
+            xp.matmul(rh[t], w_hn_t, out=hn)
+            n += hn
+            xp.tanh(n, out=n)
+            h = h_out[t]
+            xp.subtract(h_in[t], n, out=h)
+            h *= z
+            h += n
+            if masks is not None and masks.partial[t]:
+                xp.copyto(h_out[t], h_in[t], where=masks.keep[t])
+        return rh
+
+    def backward(self, grad_out, grad_h_n):
+        inputs = self.inputs
+        x, w_ih, w_hh = inputs[0].data, inputs[2].data, inputs[3].data
+        xp, masks, gates = self.xp, self.masks, self.gates
+        hidden, h2 = w_hh.shape[1], 2 * w_hh.shape[1]
+        h_in, _ = _entering_and_leaving(self.hbuf, self.reverse)
+        dout, dh = _start_backward(self, grad_out, grad_h_n, h_in.shape[1:], x.dtype)
+        dh_prev, scratch, skip = xp.empty_like(dh), xp.empty_like(dh), xp.empty_like(dh)
+        dgi = xp.empty(gates.shape, dtype=x.dtype)  # dL/d[i_r, i_z, i_n]: the input side, every step
+        if self.reset_after:
+            dgh = xp.empty(gates.shape, dtype=x.dtype)  # dL/d[h_r, h_z, h_n]: the recurrent side
+            kernels = _cuda_kernels(xp, x.dtype)
+        else:
+            drh = xp.empty_like(dh)  # dL/d(r * h_{t-1})
+            kernels = None
+        for t in reversed(self.order):
+            if dout is not None:
+                dh += dout[t]
+            partial = masks is not None and masks.partial[t]
+            if partial:
+                carry = dh * masks.keep_f[t]
+                dh *= masks.run_f[t]
+            h_prev = h_in[t]
+            if kernels is not None:
+                kernels["gru_backward"](gates[t], self.hn[t], h_prev, dh, np.int32(hidden), dgi[t], dgh[t], skip)
+            else:
+                r, z, n = gates[t][:, :hidden], gates[t][:, hidden:h2], gates[t][:, h2:]
+                dr, dz, dn = dgi[t][:, :hidden], dgi[t][:, hidden:h2], dgi[t][:, h2:]
+                xp.multiply(n, n, out=scratch)  # dn = dh * (1 - z) * (1 - n^2)
+                xp.subtract(1.0, scratch, out=scratch)
+                scratch *= dh
+                xp.subtract(1.0, z, out=dn)
+                dn *= scratch
+                xp.subtract(h_prev, n, out=dz)  # dz = dh * (h_{t-1} - n) * z (1 - z)
+                dz *= dh
+                dz *= z
+                xp.subtract(1.0, z, out=scratch)
+                dz *= scratch
+                if self.reset_after:
+                    xp.multiply(dn, self.hn[t], out=dr)  # dr = dn * (h W_hn^T + b_hn) * r (1 - r)
+                else:
+                    xp.matmul(dn, w_hh[h2:], out=drh)  # d(r h) = dn W_hn;  dr = d(r h) * h_{t-1} * r (1 - r)
+                    xp.multiply(drh, h_prev, out=dr)
+                dr *= r
+                xp.subtract(1.0, r, out=scratch)
+                dr *= scratch
+                xp.multiply(dh, z, out=skip)  # the path that skips the gates: h_t = ... + z h_{t-1}
+                if self.reset_after:
+                    xp.copyto(dgh[t][:, :h2], dgi[t][:, :h2])
+                    xp.multiply(dn, r, out=dgh[t][:, h2:])
+            if self.reset_after:
+                xp.matmul(dgh[t], w_hh, out=dh_prev)
+            else:
+                xp.matmul(dgi[t][:, :h2], w_hh[:h2], out=dh_prev)
+                xp.multiply(drh, gates[t][:, :hidden], out=scratch)  # + d(r h) * r
+                dh_prev += scratch
+            dh_prev += skip
+            if partial:
+                dh_prev += carry
+            dh, dh_prev = dh_prev, dh
+        need = self.needs_input_grad
+        dx, dw_ih = _grads_through_input_projection(self, dgi, self.x2, x.shape, w_ih, 0, 2)
+        dgi2 = dgi.reshape(-1, dgi.shape[-1])
+        h_prev2 = h_in.reshape(-1, hidden)
+        dw_hh = db_hh = None
+        if self.reset_after:
+            dgh2 = dgh.reshape(-1, dgh.shape[-1])
+            if need[3]:
+                dw_hh = dgh2.T @ h_prev2
+            if len(inputs) == 6:
+                db_hh = dgh2.sum(axis=0)
+        else:
+            if need[3]:
+                dw_hh = xp.empty(w_hh.shape, dtype=x.dtype)
+                xp.matmul(dgi2[:, :h2].T, h_prev2, out=dw_hh[:h2])
+                xp.matmul(dgi2[:, h2:].T, self.rh.reshape(-1, hidden), out=dw_hh[h2:])
+            if len(inputs) == 6:
+                db_hh = dgi2.sum(axis=0)
+        grads = [dx, dh, dw_ih, dw_hh]
+        if len(inputs) == 6:
+            grads += [dgi2.sum(axis=0), db_hh]
+        return _wrap_grads(self, grads)
+
+
+# ----------------------------------------------------------------------------- functional API
+def _running_mask(lengths, steps, batch, like):
+    """``lengths`` (one int per batch element, 1..T) -> (T, B, 1) bool array on ``like``'s device, or None
+    when every sequence runs every step."""
+    if lengths is None:
+        return None
+    if isinstance(lengths, Tensor):
+        lengths = B.to_device(lengths.data, "cpu")
+    lengths = np.asarray(lengths)
+    if lengths.ndim != 1 or lengths.shape[0] != batch or lengths.dtype.kind not in "iu":
+        raise ValueError(f"expected lengths with one integer per batch element ({batch}), got "
+                         f"{lengths.tolist()} (shape {lengths.shape}, dtype {lengths.dtype})")
+    if lengths.size and (lengths.min() < 1 or lengths.max() > steps):
+        raise ValueError(f"lengths must be between 1 and the sequence length {steps}, got {lengths.tolist()}")
+    running = np.arange(steps)[:, None] < lengths[None, :]
+    if running.all():
+        return None
+    return B.to_device(np.ascontiguousarray(running[:, :, None]), like.device)
+
+
+def _check_layer_args(name, gates, x, states, w_ih, w_hh, b_ih, b_hh):
+    """Clear errors for the functional API: shapes, dtypes and devices, named."""
+    named = [("input", x)] + list(states) + [("w_ih", w_ih), ("w_hh", w_hh)]
+    if (b_ih is None) != (b_hh is None):
+        raise ValueError(f"{name}: give both b_ih and b_hh, or neither")
+    if b_ih is not None:
+        named += [("b_ih", b_ih), ("b_hh", b_hh)]
+    for what, t in named:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{name}: {what} must be a minigrad Tensor, got {type(t).__name__}")
+    if x.ndim != 3:
+        raise ValueError(f"{name}: expected input of shape (seq_len, batch, input_size), got {tuple(x.shape)}")
+    steps, batch, n_in = x.shape
+    if w_hh.ndim != 2 or w_hh.shape[0] != gates * w_hh.shape[1]:
+        raise ValueError(f"{name}: expected w_hh of shape ({gates}*hidden, hidden), got {tuple(w_hh.shape)}")
+    hidden = w_hh.shape[1]
+    expected = {"w_ih": (gates * hidden, n_in), "b_ih": (gates * hidden,), "b_hh": (gates * hidden,)}
+    for what, t in named:
+        if what in expected and tuple(t.shape) != expected[what]:
+            raise ValueError(f"{name}: expected {what} of shape {expected[what]} for input {tuple(x.shape)} "
+                             f"and hidden size {hidden}, got {tuple(t.shape)}")
+    for what, t in states:
+        if tuple(t.shape) != (batch, hidden):
+            raise ValueError(f"{name}: expected {what} of shape {(batch, hidden)} (batch, hidden) for input "
+                             f"{tuple(x.shape)}, got {tuple(t.shape)}")
+    if steps == 0 or batch == 0:
+        raise ValueError(f"{name}: got an empty input of shape {tuple(x.shape)}")
+    for what, t in named:
+        if t.dtype != x.dtype or t.dtype.kind != "f":
+            raise TypeError(f"{name}: every tensor must have the input's floating dtype {x.dtype}; "
+                            f"{what} is {t.dtype}")
+        if t.device != x.device:
+            raise B.DeviceError(f"{name}: input is on {x.device} but {what} is on {t.device}")
+    return steps, batch
+
+
+def _args(x, states, w_ih, w_hh, b_ih, b_hh):
+    return (x, *states, w_ih, w_hh) + (() if b_ih is None else (b_ih, b_hh))
+
+
+def rnn_layer(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, *, nonlinearity="tanh", reverse=False, lengths=None):
+    """One direction of an Elman RNN layer over a whole sequence, fused (see :class:`RNNLayerOp`).
+
+    ``input`` (T, B, I), ``hx`` (B, H), ``w_ih`` (H, I), ``w_hh`` (H, H),
+    biases (H,) or None; ``nonlinearity`` 'tanh' or 'relu'; ``reverse``: run
+    from the last step to the first; ``lengths``: one int per batch element
+    (padded steps keep the state, their outputs are zero).  Returns
+    ``(output (T, B, H), h_n (B, H))``.  First-order gradients only.
+    """
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"rnn_layer: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    steps, batch = _check_layer_args("rnn_layer", 1, input, [("hx", hx)], w_ih, w_hh, b_ih, b_hh)
+    return RNNLayerOp.apply(*_args(input, [hx], w_ih, w_hh, b_ih, b_hh), nonlinearity=nonlinearity,
+                            reverse=bool(reverse), running=_running_mask(lengths, steps, batch, input))
+
+
+def gru_layer(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, *, reset_after=True, reverse=False, lengths=None):
+    """One direction of a GRU layer over a whole sequence, fused (see :class:`GRULayerOp`).
+
+    ``input`` (T, B, I), ``hx`` (B, H), ``w_ih`` (3H, I), ``w_hh`` (3H, H),
+    biases (3H,) or None (gates r, z, n); ``reset_after`` as in
+    :class:`minigrad.nn.GRU`; ``reverse``/``lengths`` as in :func:`rnn_layer`.
+    Returns ``(output (T, B, H), h_n (B, H))``.  First-order gradients only.
+    """
+    steps, batch = _check_layer_args("gru_layer", 3, input, [("hx", hx)], w_ih, w_hh, b_ih, b_hh)
+    return GRULayerOp.apply(*_args(input, [hx], w_ih, w_hh, b_ih, b_hh), reset_after=bool(reset_after),
+                            reverse=bool(reverse), running=_running_mask(lengths, steps, batch, input))
+
+
+def lstm_layer(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, *, reverse=False, lengths=None):
+    """One direction of an LSTM layer over a whole sequence, fused (see :class:`LSTMLayerOp`).
+
+    ``input`` (T, B, I), ``hx = (h0, c0)`` each (B, H), ``w_ih`` (4H, I),
+    ``w_hh`` (4H, H), biases (4H,) or None (gates i, f, g, o);
+    ``reverse``/``lengths`` as in :func:`rnn_layer`.  Returns
+    ``(output (T, B, H), (h_n, c_n))``.  First-order gradients only.
+    """
+    if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+        raise TypeError(f"lstm_layer: hx must be a tuple (h0, c0), got {type(hx).__name__}")
+    states = [("h0", hx[0]), ("c0", hx[1])]
+    steps, batch = _check_layer_args("lstm_layer", 4, input, states, w_ih, w_hh, b_ih, b_hh)
+    out, h_n, c_n = LSTMLayerOp.apply(*_args(input, hx, w_ih, w_hh, b_ih, b_hh), reverse=bool(reverse),
+                                      running=_running_mask(lengths, steps, batch, input))
+    return out, (h_n, c_n)
