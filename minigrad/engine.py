@@ -479,18 +479,9 @@ class Tensor:
                 "backward() on a tensor that does not require grad: no tensor it was computed "
                 "from has requires_grad=True (or it was computed under no_grad)"
             )
-        if gradient is None:
-            if self.data.size != 1:
-                raise BackwardError(
-                    f"backward() without a gradient needs a one-element output, got shape {self.shape}; "
-                    "pass gradient= or reduce first (e.g. .sum())"
-                )
-            gradient = _wrap(B.xp_of(self.data).ones_like(self.data), None, 0)
-        else:
-            gradient = _as_gradient(gradient, self)
         if retain_graph is None:
             retain_graph = create_graph
-        run_backward([self], [gradient], retain_graph, create_graph)
+        run_backward([self], [_root_gradient(self, gradient)], retain_graph, create_graph)
 
     def retain_grad(self):
         """Keep ``.grad`` for this non-leaf tensor after backward."""
@@ -527,6 +518,19 @@ class Tensor:
 
     def _bump_version(self):
         self._version[0] += 1
+
+
+def _root_gradient(output, gradient):
+    """dL/d(output) to start backward from: ``gradient``, or 1 for a one-element output."""
+    if gradient is not None:
+        return _as_gradient(gradient, output)
+    if output.data.size != 1:
+        raise BackwardError(
+            f"backward from an output of shape {output.shape} needs a gradient (gradient= in backward(), "
+            "grad_outputs= in autograd.grad()); only one-element outputs get an implicit gradient of 1. "
+            "Or reduce first (e.g. .sum())"
+        )
+    return _wrap(B.xp_of(output.data).ones_like(output.data), None, 0)
 
 
 def _as_gradient(gradient, like):
@@ -720,17 +724,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     for out, g in zip(outputs, grad_outputs):
         if not out.requires_grad:
             raise BackwardError(f"an output (shape {out.shape}) does not require grad and has no grad_fn")
-        if g is None:
-            if out.data.size != 1:
-                raise BackwardError(
-                    f"grad of an output of shape {out.shape} needs grad_outputs (only one-element "
-                    "outputs get an implicit gradient of 1)"
-                )
-            g = _wrap(B.xp_of(out.data).ones_like(out.data), None, 0)
-        else:
-            g = _as_gradient(g, out)
         roots.append(out)
-        root_grads.append(g)
+        root_grads.append(_root_gradient(out, g))
     for x in inputs:
         if not isinstance(x, Tensor) or not x.requires_grad:
             raise BackwardError("every input of grad() must be a tensor that requires grad")

@@ -92,36 +92,26 @@ def _int_to_float(a, b):
     return a, b
 
 
-@tensor_method("add", "__add__")
-def add(input, other):
-    """Elementwise ``input + other`` with broadcasting."""
-    if type(other) is not Tensor or type(input) is not Tensor:
-        input, other = pair(input, other)
-    return Add.apply(input, other)
+def _binary(op_class, name, doc, prepare=None):
+    """The public function ``name(input, other)`` for a two-input op; either side may be a number."""
+
+    def fn(input, other):
+        if type(other) is not Tensor or type(input) is not Tensor:
+            input, other = pair(input, other)
+        if prepare is not None:
+            input, other = prepare(input, other)
+        return op_class.apply(input, other)
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = doc
+    return tensor_method(name, f"__{'truediv' if name == 'div' else name}__")(fn)
 
 
-@tensor_method("sub", "__sub__")
-def sub(input, other):
-    """Elementwise ``input - other``."""
-    if type(other) is not Tensor or type(input) is not Tensor:
-        input, other = pair(input, other)
-    return Sub.apply(input, other)
-
-
-@tensor_method("mul", "__mul__")
-def mul(input, other):
-    """Elementwise ``input * other``."""
-    if type(other) is not Tensor or type(input) is not Tensor:
-        input, other = pair(input, other)
-    return Mul.apply(input, other)
-
-
-@tensor_method("div", "__truediv__")
-def div(input, other):
-    """Elementwise true division ``input / other`` (integers give float32)."""
-    if type(other) is not Tensor or type(input) is not Tensor:
-        input, other = pair(input, other)
-    return Div.apply(*_int_to_float(input, other))
+add = _binary(Add, "add", "Elementwise ``input + other`` with broadcasting.")
+sub = _binary(Sub, "sub", "Elementwise ``input - other`` with broadcasting.")
+mul = _binary(Mul, "mul", "Elementwise ``input * other`` with broadcasting.")
+div = _binary(Div, "div", "Elementwise true division ``input / other`` (integers give float32).",
+              prepare=_int_to_float)
 
 
 @tensor_method("neg", "__neg__")
