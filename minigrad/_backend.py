@@ -191,6 +191,81 @@ def is_floating(dtype) -> bool:
     return np.dtype(dtype).kind == "f"
 
 
+# ----------------------------------------------------------------------------- BLAS threads
+_blas_functions = None
+
+
+def _openblas_thread_functions():
+    """(set_num_threads, get_num_threads) of the OpenBLAS that NumPy loaded, or (None, None).
+
+    NumPy's wheels ship OpenBLAS under several symbol names (scipy-openblas,
+    64-bit interfaces); find the library in this process's memory map.
+    """
+    global _blas_functions
+    if _blas_functions is not None:
+        return _blas_functions
+    _blas_functions = (None, None)
+    try:
+        import ctypes  # noqa: PLC0415
+
+        with open("/proc/self/maps") as f:
+            libraries = sorted({line.split()[-1] for line in f if "openblas" in line.lower() and "/" in line})
+    except OSError:
+        return _blas_functions
+    names = [("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
+             ("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
+             ("openblas_set_num_threads64_", "openblas_get_num_threads64_"),
+             ("openblas_set_num_threads", "openblas_get_num_threads")]
+    for path in libraries:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for set_name, get_name in names:
+            if hasattr(lib, set_name) and hasattr(lib, get_name):
+                setter, getter = getattr(lib, set_name), getattr(lib, get_name)
+                setter.argtypes, setter.restype, getter.restype = [ctypes.c_int], None, ctypes.c_int
+                _blas_functions = (setter, getter)
+                return _blas_functions
+    return _blas_functions
+
+
+def set_num_threads(n: int) -> bool:
+    """Use ``n`` threads for NumPy's matrix products (like ``torch.set_num_threads``).
+
+    Small matrix products (an RNN step) do not get faster with threads, and on
+    a busy machine waiting threads can make them much slower.  Works with
+    NumPy's OpenBLAS (threadpoolctl, when installed, covers other BLAS
+    libraries); returns False when the thread count could not be set.
+    """
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"set_num_threads needs a positive number, got {n}")
+    setter, _ = _openblas_thread_functions()
+    if setter is not None:
+        setter(n)
+        return True
+    try:
+        from threadpoolctl import threadpool_limits  # noqa: PLC0415 - optional
+    except ImportError:
+        return False
+    threadpool_limits(n, user_api="blas")
+    return True
+
+
+def get_num_threads() -> int | None:
+    """The number of threads NumPy's BLAS uses (None when it cannot be told)."""
+    _, getter = _openblas_thread_functions()
+    if getter is not None:
+        return int(getter())
+    try:
+        from threadpoolctl import threadpool_info  # noqa: PLC0415 - optional
+    except ImportError:
+        return None
+    info = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    return info[0]["num_threads"] if info else None
+
+
 # ----------------------------------------------------------------------------- random numbers
 _rng = np.random.default_rng()
 

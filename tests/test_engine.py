@@ -363,3 +363,16 @@ def test_to_dot_shows_ops_and_shapes():
     assert dot.startswith("digraph") and dot.rstrip().endswith("}")
     for text in ("Matmul", "Relu", "Sum", "4x3", "3x2", "w\\n3x2", "lightblue", "dashed"):
         assert text in dot, text
+
+
+def test_blas_thread_count_can_be_set_and_read():
+    before = mg.get_num_threads()
+    if before is None:
+        pytest.skip("NumPy's BLAS thread count cannot be read here")
+    try:
+        assert mg.set_num_threads(1) and mg.get_num_threads() == 1
+    finally:
+        mg.set_num_threads(before)
+    assert mg.get_num_threads() == before
+    with pytest.raises(ValueError):
+        mg.set_num_threads(0)

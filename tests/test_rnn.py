@@ -621,3 +621,12 @@ def test_cuda_matches_cpu(kind):
                        + [p.grad.cpu().numpy() for p in layer.parameters()])
     for a, b in zip(*results):
         np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("cls", [mg.nn.RNN, mg.nn.GRU, mg.nn.LSTM])
+@pytest.mark.parametrize("fused", [True, False])
+def test_unbatched_input_with_batch_first(cls, fused):
+    layer = cls(3, 4, batch_first=True, fused=fused)
+    out, state = layer(mg.randn(5, 3))
+    h = state[0] if isinstance(state, tuple) else state
+    assert out.shape == (5, 4) and h.shape == (1, 4)  # as PyTorch: no batch dim added

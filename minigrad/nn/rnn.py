@@ -692,7 +692,7 @@ class RNNBase(Module):
         output = layer_input
         if run < steps:
             output = cat([output, _zeros_state(output, (steps - run,) + tuple(output.shape[1:]))], dim=0)
-        if self.batch_first:
+        if self.batch_first and batched:  # unbatched input (T, H_in) has no batch dim to move
             output = output.transpose(0, 1)
         if self.mode == "LSTM":
             h_n, c_n = stack([f[0] for f in finals], 0), stack([f[1] for f in finals], 0)

@@ -1,0 +1,510 @@
+"""Recurrent language models: predict the next character (or word) at every step, then generate text.
+
+Two shapes of recurrent problem meet here:
+
+* **aligned many to many** (training): the model reads tokens ``x_1 .. x_T``
+  and, at *every* step t, predicts the next token ``x_{t+1}``; the loss is the
+  mean cross-entropy over all steps.
+* **one to many** (generation): warm the state up on a prompt, then sample a
+  token, feed it back in, sample the next one, ... carrying the state.
+
+The pieces, in reading order:
+
+* :class:`LanguageModel` - embedding -> LSTM or GRU -> linear decoder at every step.
+* :meth:`LanguageModel.generate` - sampling with temperature and top-k.
+* :func:`evaluate_stream` - nats per token on one long stream (bits per character).
+* :func:`train` - ``minigrad train charlm``: char-rnn batches and truncated
+  backpropagation through time on Shakespeare's Hamlet.
+* :func:`evaluate`, :func:`generate_text` - ``minigrad eval charlm`` and ``minigrad generate``.
+
+Built only on minigrad's public API.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+
+import numpy as np
+
+import minigrad as mg
+from minigrad import nn
+from minigrad.nn import functional as F
+
+CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
+LEVELS = ("char", "word")
+VALIDATION_FRACTION = 0.1  # the last 10% of the text is held out
+DEFAULT_PROMPT = "HAMLET\n"  # speaker names stand on a line of their own in this text
+
+
+# ----------------------------------------------------------------------------- the model
+class LanguageModel(nn.Module):
+    """Embedding -> LSTM/GRU -> linear decoder applied at every step: next-token logits.
+
+    ``LanguageModel(vocab_size, embed_dim=64, hidden_size=256, num_layers=1,
+    cell='lstm', dropout=0.0, tie_weights=False)``
+
+    * ``cell``: ``'lstm'`` or ``'gru'``.
+    * ``dropout``: applied to the embeddings, between recurrent layers and to
+      the recurrent output before the decoder (training mode only).
+    * ``tie_weights``: the decoder reuses the embedding table as its weight
+      (Press & Wolf, 2017), which saves ``vocab_size * embed_dim`` parameters.
+      The decoder's input must then have ``embed_dim`` features, so when
+      ``hidden_size != embed_dim`` a linear projection hidden -> embed is added.
+
+    ``forward(x, state=None) -> (logits, state)``: ``x`` (B, T) int64 ids,
+    ``logits`` (B, T, vocab_size), ``state`` the recurrent state to pass to
+    the next call: LSTM ``(h, c)``, GRU ``h``, each (num_layers, B, hidden_size).
+
+    ``vocab`` (optional, not a parameter): the :class:`~minigrad.data.CharVocab`
+    or :class:`~minigrad.data.Vocab` that maps text to ids, used by
+    :meth:`generate` when the prompt is text.
+    """
+
+    def __init__(self, vocab_size, embed_dim=64, hidden_size=256, num_layers=1, cell="lstm", dropout=0.0,
+                 tie_weights=False, vocab=None):
+        super().__init__()
+        if cell not in CELLS:
+            raise ValueError(f"LanguageModel: cell must be one of {sorted(CELLS)}, got {cell!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"LanguageModel: dropout must be in [0, 1), got {dropout}")
+        self.vocab_size, self.embed_dim, self.hidden_size = int(vocab_size), int(embed_dim), int(hidden_size)
+        self.num_layers, self.cell, self.tie_weights = int(num_layers), cell, bool(tie_weights)
+        self.embedding = nn.Embedding(vocab_size, embed_dim)
+        self.drop = nn.Dropout(dropout)
+        # PyTorch's recurrent layers apply their dropout between layers only, never after the last one.
+        self.rnn = CELLS[cell](embed_dim, hidden_size, num_layers=num_layers, batch_first=True,
+                               dropout=dropout if num_layers > 1 else 0.0)
+        if tie_weights:
+            self.projection = nn.Linear(hidden_size, embed_dim) if hidden_size != embed_dim else None
+            self.decoder = nn.Linear(embed_dim, vocab_size)
+            # The shared table serves as input vectors and as output weights: N(0, 1) rows would give
+            # huge initial logits, so start it small, as the PyTorch word-level example does.
+            nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
+            self.decoder.weight = self.embedding.weight  # one Parameter, two uses (counted once)
+        else:
+            self.projection = None
+            self.decoder = nn.Linear(hidden_size, vocab_size)
+        self.vocab = vocab
+
+    def forward(self, x, state=None):
+        """x: (B, T) int64 ids -> (logits (B, T, V), state)."""
+        if x.ndim != 2:
+            raise ValueError(f"LanguageModel: expected ids of shape (batch, seq_len), got {tuple(x.shape)}; "
+                             f"use x.unsqueeze(0) for one sequence")
+        embedded = self.drop(self.embedding(x))  # (B, T, E)
+        output, state = self.rnn(embedded, state)  # (B, T, H): the hidden state after every step
+        output = self.drop(output)
+        if self.projection is not None:
+            output = self.projection(output)
+        return self.decoder(output), state  # a prediction at every step: (B, T, V)
+
+    def extra_repr(self):
+        return f"cell={self.cell!r}, tie_weights={self.tie_weights}"
+
+    # -- one to many ---------------------------------------------------------------------------
+    @mg.no_grad()
+    def generate(self, prompt, length, temperature=1.0, top_k=None, seed=None, vocab=None):
+        """Continue ``prompt`` by ``length`` sampled tokens (one to many).
+
+        The state is first warmed up on the whole prompt (one forward over
+        it); then each step samples a token from the last logits, feeds it
+        back in and carries the state.
+
+        * ``prompt``: text (a str; needs ``vocab``, default ``self.vocab``) or
+          a list of token ids.  An empty prompt starts from a newline (char
+          level) or a full stop (word level).
+        * ``temperature``: logits are divided by it before the softmax (lower:
+          safer, more repetitive; higher: more varied); 0 picks the most
+          likely token every time.
+        * ``top_k``: sample only among the k most likely tokens (None: all).
+        * ``seed``: seeds the sampler (a NumPy generator); None draws the
+          seed from minigrad's generator (so ``mg.manual_seed`` fixes it too).
+
+        Returns the continuation only: a str for a char vocabulary, the words
+        joined by spaces for a word vocabulary, or a list of ids when
+        ``prompt`` is a list of ids.
+        """
+        vocab = vocab if vocab is not None else self.vocab
+        length = int(length)
+        if length < 0:
+            raise ValueError(f"generate: length must be >= 0, got {length}")
+        if top_k is not None and not 1 <= int(top_k):
+            raise ValueError(f"generate: top_k must be a positive int or None, got {top_k}")
+        if temperature < 0:
+            raise ValueError(f"generate: temperature must be >= 0, got {temperature}")
+        as_text = isinstance(prompt, str)
+        ids = _encode_prompt(prompt, vocab) if as_text else [int(i) for i in prompt]
+        if not ids:
+            ids = [_start_id(vocab)]
+        for i in ids:
+            if not 0 <= i < self.vocab_size:
+                raise IndexError(f"generate: prompt id {i} is out of range for a vocabulary of {self.vocab_size}")
+        if seed is None:
+            seed = int(mg.randint(0, 2**31 - 1, (1,)).item())
+        rng = np.random.default_rng(seed)
+        banned = [vocab.pad_id] if vocab is not None and getattr(vocab, "pad_id", None) is not None else []
+        device = self.embedding.weight.device
+        was_training = self.training
+        self.eval()
+        try:
+            # Warm-up: read the whole prompt as a batch of one; keep only the last step's logits and the state.
+            logits, state = self(mg.tensor(np.array([ids], dtype=np.int64), device=device), None)
+            out = []
+            for _ in range(length):
+                next_id = _sample(logits[0, -1].cpu().numpy(), temperature, top_k, rng, banned)
+                out.append(next_id)
+                logits, state = self(mg.tensor(np.array([[next_id]], dtype=np.int64), device=device), state)
+        finally:
+            self.train(was_training)
+        if not as_text:
+            return out
+        return _decode(out, vocab)
+
+
+def _encode_prompt(prompt, vocab):
+    if vocab is None:
+        raise ValueError("generate: a text prompt needs the vocabulary (pass vocab=, or set model.vocab)")
+    if isinstance(vocab, mg.data.CharVocab):
+        missing = sorted({c for c in prompt if c not in vocab.stoi})
+        if missing and vocab.unk_id is None:
+            raise ValueError(f"generate: the prompt has characters the model never saw: {missing}; "
+                             f"its vocabulary has {len(vocab)} characters")
+        return vocab.encode(prompt)
+    return vocab.encode(mg.data.basic_tokenize(prompt))
+
+
+def _start_id(vocab):
+    """The token an empty prompt starts from."""
+    for token in ("\n", "."):
+        if vocab is not None and token in vocab.stoi:
+            return vocab.stoi[token]
+    return 0
+
+
+def _decode(ids, vocab):
+    if isinstance(vocab, mg.data.CharVocab):
+        return vocab.decode(ids)
+    return " ".join(vocab.decode(ids))
+
+
+def _sample(logits, temperature, top_k, rng, banned=()):
+    """One id drawn from ``softmax(logits / temperature)`` restricted to the ``top_k`` largest (NumPy, (V,))."""
+    z = logits.astype(np.float64)  # sampling only: the model itself stays float32
+    if len(banned):
+        z[list(banned)] = -np.inf
+    if temperature == 0:
+        return int(np.argmax(z))
+    z = z / temperature
+    if top_k is not None and top_k < z.shape[0]:
+        kth_largest = np.partition(z, -top_k)[-top_k]
+        z = np.where(z >= kth_largest, z, -np.inf)
+    p = np.exp(z - z.max())
+    return int(rng.choice(z.shape[0], p=p / p.sum()))
+
+
+# ----------------------------------------------------------------------------- evaluation
+@mg.no_grad()
+def evaluate_stream(model, ids, chunk_len=256, device="cpu"):
+    """Mean cross-entropy of ``model`` predicting each token of ``ids`` from all the ones before it.
+
+    ``ids``: one 1-D stream of token ids (list or int array).  It is read as
+    ONE sequence from a zero state, in chunks of ``chunk_len`` with the state
+    carried from chunk to chunk (batch 1, evaluation mode, no graph), so
+    every prediction sees the whole text before it.
+
+    Returns ``{"nats": mean nats per token, "perplexity": exp(nats), "bits":
+    nats / ln 2 (bits per character for a character model), "tokens": count}``.
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    if ids.ndim != 1 or ids.shape[0] < 2:
+        raise ValueError(f"evaluate_stream: need a 1-D stream of at least 2 ids, got shape {ids.shape}")
+    was_training = model.training
+    model.eval()
+    total, count, state = 0.0, 0, None
+    try:
+        for start in range(0, ids.shape[0] - 1, chunk_len):
+            chunk = ids[start:start + chunk_len + 1]  # inputs chunk[:-1], targets chunk[1:]
+            x = mg.tensor(chunk[None, :-1], device=device)
+            y = mg.tensor(chunk[1:], device=device)
+            logits, state = model(x, state)
+            total += F.cross_entropy(logits[0], y, reduction="sum").item()
+            count += y.shape[0]
+    finally:
+        model.train(was_training)
+    nats = total / count
+    return {"nats": nats, "perplexity": math.exp(min(nats, 50.0)), "bits": nats / math.log(2), "tokens": count}
+
+
+# ----------------------------------------------------------------------------- data
+def split_text(text, level="char", limit=None, vocab=None):
+    """Text -> (train ids, validation ids, vocab): the first 90% trains, the last 10% validates.
+
+    ``level='char'``: a :class:`~minigrad.data.CharVocab` of every character
+    of the text (the alphabet is known in advance; no unknown characters).
+    ``level='word'``: lowercase words and punctuation
+    (:func:`~minigrad.data.basic_tokenize`), a :class:`~minigrad.data.Vocab`
+    of the training words seen at least twice; the rest become ``<unk>``.
+    ``limit``: use only the first ``limit`` characters of the text.
+    ``vocab``: reuse this vocabulary (e.g. from a checkpoint).
+    """
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+    if limit:
+        text = text[:int(limit)]
+    if level == "char":
+        vocab = vocab if vocab is not None else mg.data.CharVocab.build(text)
+        ids = vocab.encode_array(text)
+        cut = int(len(ids) * (1 - VALIDATION_FRACTION))
+    else:
+        tokens = mg.data.basic_tokenize(text)
+        cut = int(len(tokens) * (1 - VALIDATION_FRACTION))
+        vocab = vocab if vocab is not None else mg.data.Vocab.build([tokens[:cut]], min_count=2)
+        ids = np.array(vocab.encode(tokens), dtype=np.int64)
+    return ids[:cut], ids[cut:], vocab
+
+
+def build_model(config, vocab=None):
+    """The :class:`LanguageModel` a checkpoint config describes."""
+    return LanguageModel(config["vocab_size"], embed_dim=config["embed_dim"], hidden_size=config["hidden_size"],
+                         num_layers=config["num_layers"], cell=config["cell"], dropout=config.get("dropout", 0.0),
+                         tie_weights=config.get("tie_weights", False), vocab=vocab)
+
+
+def vocab_from_state(state):
+    """A vocabulary back from its ``state_dict`` (CharVocab or Vocab, as saved)."""
+    kind = mg.data.CharVocab if state.get("kind") == "CharVocab" else mg.data.Vocab
+    return kind.from_state_dict(state)
+
+
+# ----------------------------------------------------------------------------- BLAS threads
+@contextlib.contextmanager
+def blas_threads(n):
+    """Run the block with NumPy's BLAS limited to ``n`` threads (a no-op when n is None).
+
+    Why: this model's matrix products are small ((32, 256) @ (256, 1024)).
+    Threads cannot speed those up, and when the cores are busy with other
+    work, BLAS threads waiting for each other made a training step up to 20x
+    slower in our measurements.
+    """
+    before = mg.get_num_threads() if n else None
+    if before is None:
+        yield
+        return
+    mg.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        mg.set_num_threads(before)
+
+
+# ----------------------------------------------------------------------------- training
+def train(cell="lstm", embed=64, hidden=256, layers=1, batch_size=32, seq_len=64, lr=4e-3, clip=5.0, epochs=16,
+          dropout=0.2, tie_weights=False, level="char", limit=None, max_steps=None, device="cpu",
+          out="runs/charlm", seed=0, quiet=False, prompt=DEFAULT_PROMPT, sample_length=300, temperature=0.8,
+          threads=1, text=None):
+    """Train a language model on Hamlet (``minigrad train charlm``); returns the metrics dict.
+
+    Data: the first 90% of ``mg.datasets.hamlet()`` (or ``text``) trains,
+    the last 10% validates.  Training batches use the char-rnn layout
+    (:func:`mg.data.lm_batches`): ``batch_size`` parallel streams cut into
+    chunks of ``seq_len`` steps, the state carried from one chunk to the
+    next and detached between them (truncated BPTT).  Adam with a cosine
+    learning-rate decay to zero over all steps; gradients clipped to norm
+    ``clip``.  After every epoch the validation text is read as ONE stream
+    from a zero state (:func:`evaluate_stream`); the checkpoint keeps the
+    best epoch.  ``limit``: use only the first N characters of the text;
+    ``max_steps``: at most N chunks per epoch (quick checks).  ``threads``:
+    BLAS threads while training (see :func:`blas_threads`; None: leave as is).
+
+    Writes ``{out}/charlm.npz`` (the best epoch: weights, config, vocab,
+    optimizer state, history up to that epoch), ``{out}/charlm_curves.png`` (with matplotlib),
+    ``{out}/charlm_metrics.json``, and prints a sample generated from ``prompt``.
+    """
+    from . import training as T  # noqa: PLC0415
+
+    T.check_device(device)
+    mg.manual_seed(seed)
+    text = text if text is not None else mg.datasets.hamlet()
+    train_ids, val_ids, vocab = split_text(text, level, limit)
+    config = {"task": "charlm", "level": level, "vocab_size": len(vocab), "embed_dim": embed, "hidden_size": hidden,
+              "num_layers": layers, "cell": cell, "dropout": dropout, "tie_weights": tie_weights,
+              "batch_size": batch_size, "seq_len": seq_len, "lr": lr, "clip": clip, "epochs": epochs,
+              "seed": seed, "limit": limit}
+    batches = mg.data.lm_batches(train_ids, batch_size, seq_len)
+    steps_per_epoch = len(batches) if max_steps is None else min(len(batches), max_steps)
+
+    model = LanguageModel(len(vocab), embed, hidden, layers, cell, dropout, tie_weights, vocab=vocab).to(device)
+    params = list(model.parameters())
+    optimizer = mg.optim.Adam(params, lr=lr)
+    # Cosine decay over every step of every epoch: large steps early, fine ones at the end.
+    scheduler = mg.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
+    history = T.History()
+    T.output_dir(out)
+    ckpt = os.path.join(out, "charlm.npz")
+    unit = "char" if level == "char" else "word"
+    if not quiet:
+        print(f"{cell.upper()} language model ({level} level): {sum(p.numel() for p in params):,} parameters; "
+              f"vocabulary {len(vocab)}; {len(train_ids):,} training and {len(val_ids):,} validation {unit}s; "
+              f"{steps_per_epoch} chunks of {batch_size}x{seq_len} per epoch; device {device}; seed {seed}",
+              flush=True)
+    epoch_times, best, start_all = [], math.inf, time.perf_counter()
+    with blas_threads(threads if device == "cpu" else None):
+        for epoch in range(1, epochs + 1):
+            start = time.perf_counter()
+            bar = T.Progress(range(steps_per_epoch), desc=f"epoch {epoch}/{epochs}", unit="chunk", disable=quiet)
+            train_nats = train_epoch(model, batches, optimizer, scheduler, clip, device, steps_per_epoch, bar)
+            epoch_times.append(time.perf_counter() - start)
+            val = evaluate_stream(model, val_ids, device=device)
+            history.log(epoch=epoch, train_nats=train_nats, val_nats=val["nats"], val_bits=val["bits"],
+                        lr=optimizer.param_groups[0]["lr"])
+            improved = val["nats"] < best
+            if improved:  # keep the best epoch: later ones may overfit
+                best = val["nats"]
+                T.save_checkpoint(ckpt, model, config, history, optimizer, extra={"vocab": vocab.state_dict()})
+            if not quiet:
+                print(f"epoch {epoch:2d}: train {train_nats:.4f} nats/{unit}  validation {val['nats']:.4f} "
+                      f"nats/{unit} ({val['bits']:.3f} bits/{unit}, perplexity {val['perplexity']:.2f})  "
+                      f"({epoch_times[-1]:.1f}s{', best so far' if improved else ''})", flush=True)
+        total_seconds = time.perf_counter() - start_all
+        # Reload the best epoch's weights (what the checkpoint holds) for the sample and the metrics.
+        model.load_state_dict(T.load_checkpoint(ckpt, device=device)["model"])
+        sample = model.generate(prompt, sample_length, temperature=temperature, seed=seed)
+    best_epoch = int(history.column("epoch")[int(np.argmin(history.column("val_nats")))])
+    curves = history.plot(os.path.join(out, "charlm_curves.png"), title=f"{cell.upper()} language model on hamlet",
+                          groups=[["train_nats", "val_nats"], ["lr"]])
+    metrics = {"cell": cell, "level": level, "val_nats": best, "val_bits": best / math.log(2),
+               "val_perplexity": math.exp(min(best, 50.0)), "best_epoch": best_epoch,
+               "final_val_nats": history.records[-1]["val_nats"], "epochs": epochs, "seed": seed,
+               "seconds_per_epoch": float(np.mean(epoch_times)), "total_seconds": total_seconds,
+               "checkpoint": ckpt, "curves": curves, "prompt": prompt, "sample": sample,
+               "history": history.records}
+    T.write_json(os.path.join(out, "charlm_metrics.json"), metrics)
+    if not quiet:
+        print(f"best validation {best:.4f} nats/{unit} ({best / math.log(2):.3f} bits/{unit}) at epoch {best_epoch}; "
+              f"{T.format_seconds(total_seconds)} in total; checkpoint {ckpt}" + (f"; curves {curves}" if curves else ""))
+        print(f"--- sample (temperature {temperature}) ---\n{prompt}{_joiner(level, prompt)}{sample}\n---", flush=True)
+    return metrics
+
+
+def train_epoch(model, batches, optimizer, scheduler=None, clip=5.0, device="cpu", steps=None, progress=None):
+    """One pass over the training streams with truncated BPTT; returns the mean training loss (nats per token).
+
+    ``batches``: :func:`mg.data.lm_batches` chunks (x, y), each (B, T).
+    ``scheduler`` (optional) is stepped after every chunk.  ``steps``: at
+    most this many chunks.  ``progress``: a :class:`models.training.Progress`
+    over ``range(steps)`` that shows the running loss.
+    """
+    model.train()
+    params = list(model.parameters())
+    steps = len(batches) if steps is None else min(steps, len(batches))
+    counter = progress if progress is not None else range(steps)
+    state = None  # every epoch starts the streams from their beginning, with a zero state
+    total, count = 0.0, 0
+    for _, (x, y) in zip(counter, batches):
+        x, y = x.to(device), y.to(device)
+        # Truncated backpropagation through time: this chunk continues the previous one, so start from
+        # its final state (the values), but cut the graph behind it (the history): backward then stops
+        # at the chunk boundary instead of running back through every earlier chunk.
+        state = nn.utils.detach_state(state)
+        logits, state = model(x, state)
+        loss = F.cross_entropy(logits.reshape(-1, model.vocab_size), y.reshape(-1))
+        optimizer.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(params, clip)  # one long chunk can have exploding gradients
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        total += loss.item() * y.numel()
+        count += y.numel()
+        if progress is not None:
+            progress.set(loss=total / count)
+    return total / max(count, 1)
+
+
+def _joiner(level, prompt):
+    return " " if level == "word" and prompt and not prompt.endswith((" ", "\n")) else ""
+
+
+# ----------------------------------------------------------------------------- using a checkpoint
+def load_model(checkpoint, device="cpu"):
+    """(model with its vocab, checkpoint state) from a file written by :func:`train`."""
+    from . import training as T  # noqa: PLC0415
+
+    state = T.load_checkpoint(checkpoint, device="cpu")
+    config = state["config"]
+    if config.get("task") != "charlm":
+        raise ValueError(f"{checkpoint!r} is a {config.get('task')!r} checkpoint, not a language model (charlm)")
+    vocab = vocab_from_state(state["extra"]["vocab"])
+    model = build_model(config, vocab)
+    model.load_state_dict(state["model"])
+    return model.to(device), state
+
+
+def evaluate(checkpoint, device="cpu", text=None):
+    """Validation nats per token of a checkpoint, on the same last 10% of the text it was trained beside."""
+    model, state = load_model(checkpoint, device)
+    config = state["config"]
+    text = text if text is not None else mg.datasets.hamlet()
+    _, val_ids, _ = split_text(text, config["level"], config.get("limit"), vocab=model.vocab)
+    result = evaluate_stream(model, val_ids, device=device)
+    return dict(result, cell=config["cell"], level=config["level"])
+
+
+def generate_text(checkpoint, prompt="", length=300, temperature=0.8, top_k=None, seed=0, device="cpu"):
+    """Load a checkpoint and continue ``prompt``: returns prompt + generated text."""
+    model, state = load_model(checkpoint, device)
+    sample = model.generate(prompt, length, temperature=temperature, top_k=top_k, seed=seed)
+    return prompt + _joiner(state["config"]["level"], prompt) + sample
+
+
+# ----------------------------------------------------------------------------- command line
+def add_train_arguments(parser):
+    """Options of ``minigrad train charlm``."""
+    parser.add_argument("--cell", default="lstm", choices=sorted(CELLS))
+    parser.add_argument("--level", default="char", choices=LEVELS, help="model characters or words")
+    parser.add_argument("--embed", type=int, default=64, help="embedding size")
+    parser.add_argument("--hidden", type=int, default=256, help="hidden state size")
+    parser.add_argument("--layers", type=int, default=1, help="stacked recurrent layers")
+    parser.add_argument("--batch-size", type=int, default=32, help="parallel streams")
+    parser.add_argument("--seq-len", type=int, default=64, help="steps per chunk (truncated BPTT length)")
+    parser.add_argument("--lr", type=float, default=4e-3, help="Adam learning rate (cosine decay to 0)")
+    parser.add_argument("--clip", type=float, default=5.0, help="gradient norm clipping")
+    parser.add_argument("--epochs", type=int, default=16)
+    parser.add_argument("--dropout", type=float, default=0.2, help="on embeddings, between layers, before the decoder")
+    parser.add_argument("--tie-weights", action="store_true", help="decoder reuses the embedding table")
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N characters (quick check)")
+    parser.add_argument("--max-steps", type=int, default=None, help="at most N chunks per epoch (quick check)")
+    parser.add_argument("--prompt", default=DEFAULT_PROMPT, help="prompt of the sample printed at the end")
+    parser.add_argument("--sample-length", type=int, default=300)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="BLAS threads while training (default 1: small matrices; 0 leaves BLAS as it is)")
+
+
+def train_from_args(args):
+    metrics = train(cell=args.cell, embed=args.embed, hidden=args.hidden, layers=args.layers,
+                    batch_size=args.batch_size, seq_len=args.seq_len, lr=args.lr, clip=args.clip,
+                    epochs=args.epochs, dropout=args.dropout, tie_weights=args.tie_weights, level=args.level,
+                    limit=args.limit, max_steps=args.max_steps, device=args.device, out=args.out or "runs/charlm",
+                    seed=args.seed, quiet=args.quiet, prompt=args.prompt, sample_length=args.sample_length,
+                    threads=args.threads or None)
+    return 0 if math.isfinite(metrics["val_nats"]) else 1
+
+
+def evaluate_from_args(args):
+    with blas_threads(1 if args.device == "cpu" else None):
+        result = evaluate(args.checkpoint, device=args.device)
+    unit = "char" if result["level"] == "char" else "word"
+    print(f"{result['cell']} language model: validation {result['nats']:.4f} nats/{unit} ({result['bits']:.3f} "
+          f"bits/{unit}, perplexity {result['perplexity']:.2f}) over {result['tokens']:,} {unit}s, read as one "
+          f"stream from a zero state")
+    return 0
+
+
+def generate_from_args(args):
+    with blas_threads(1 if args.device == "cpu" else None):
+        text = generate_text(args.checkpoint, prompt=args.prompt, length=args.length, temperature=args.temperature,
+                             top_k=args.top_k, seed=args.seed, device=args.device)
+    print(text)
+    return 0
