@@ -298,7 +298,8 @@ class Op:
         return type(self).__name__
 
     def __repr__(self):
-        return f"<{type(self).__name__} #{getattr(self, 'seq', '?')}>"
+        # self.name, not the class: a user Function's node shows the Function's name, not _UserOp
+        return f"<{self.name} #{getattr(self, 'seq', '?')}>"
 
     def _release(self):
         """Drop everything saved for backward (after a backward without retain_graph)."""

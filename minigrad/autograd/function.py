@@ -79,7 +79,15 @@ class _UserOp(Op):
 
     @property
     def name(self):
-        return self.fn.__name__
+        # After backward frees the node (``_release`` clears its attributes) the name must survive:
+        # printing a tensor made by a Function shows it in ``grad_fn=<...>``.
+        fn = self.__dict__.get("fn")
+        return fn.__name__ if fn is not None else self.__dict__.get("_name", "Function")
+
+    def _release(self):
+        name = self.name
+        super()._release()
+        self._name = name
 
 
 class Function:

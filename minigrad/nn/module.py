@@ -8,7 +8,7 @@ PyTorch state dict converted to NumPy loads unchanged.
 """
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 
 import numpy as np
 
@@ -30,6 +30,20 @@ class Parameter(Tensor):
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
+
+
+class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """What ``load_state_dict`` returns: the keys it missed and the keys it did not use (two lists).
+
+    Unpacks like a tuple; prints ``<All keys matched successfully>`` when both are empty, as in PyTorch.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self):
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
 
 
 class Module:
@@ -284,7 +298,7 @@ class Module:
         """Copy values (tensors or NumPy arrays) into the parameters and buffers with the same names.
 
         ``strict``: every key must match (missing and unexpected keys are errors).
-        Returns ``(missing_keys, unexpected_keys)``.
+        Returns ``(missing_keys, unexpected_keys)`` (an :class:`IncompatibleKeys` named tuple).
         """
         targets = {}
         for module_prefix, module in self.named_modules():
@@ -315,7 +329,7 @@ class Module:
                 current._bump_version()
         if errors:
             raise ValueError(f"load_state_dict for {type(self).__name__}: size mismatch for " + "; ".join(errors))
-        return missing, unexpected
+        return IncompatibleKeys(missing, unexpected)
 
     # -- printing ------------------------------------------------------------------------
     def extra_repr(self):

@@ -258,7 +258,11 @@ class _RecurrentLayerOp(Op):
 
     def _output(self, leaving):
         """The output sequence: the state after each step, zero past each sequence's end (a new array)."""
-        return leaving.copy() if self.masks is None else leaving * self.masks.run_f
+        if self.masks is None:
+            return leaving.copy()
+        out = leaving * self.masks.run_f
+        out += 0.0  # -0.0 (a negative state times a 0 mask) prints as "-0."; make padding plain 0
+        return out
 
 
 class RNNLayerOp(_RecurrentLayerOp):

@@ -19,9 +19,18 @@ def to_dot(tensor: Tensor, name: str = "output", params: dict | None = None) -> 
     labels = {id(t): n for n, t in (params or {}).items()}
     lines = ["digraph minigrad {", '  rankdir="BT";', '  node [fontname="Helvetica", fontsize=10];']
     seen_nodes, seen_tensors = set(), set()
+    # Short names in the order things are met (t0, t1, ... for tensors, n0, n1, ... for ops), not memory
+    # addresses: the same graph always gives the same text.  Everything named stays alive in the graph.
+    short = {"t": {}, "n": {}}
+
+    def name_of(obj, prefix):
+        names = short[prefix]
+        if id(obj) not in names:
+            names[id(obj)] = f"{prefix}{len(names)}"
+        return names[id(obj)]
 
     def tensor_node(t, label=None):
-        tid = f"t{id(t)}"
+        tid = name_of(t, "t")
         if tid not in seen_tensors:
             seen_tensors.add(tid)
             text = label or labels.get(id(t), "")
@@ -43,7 +52,7 @@ def to_dot(tensor: Tensor, name: str = "output", params: dict | None = None) -> 
     stack = [(tensor.grad_fn, root)]
     while stack:
         node, out_id = stack.pop()
-        nid = f"n{id(node)}"
+        nid = name_of(node, "n")
         lines.append(f"  {nid} -> {out_id};")
         if nid in seen_nodes:
             continue

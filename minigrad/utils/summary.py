@@ -21,10 +21,12 @@ class Summary:
         lines = [(f"{'  ' * depth}{name} ({kind})", str(shape), f"{params:,}") for name, kind, shape, params, depth
                  in self.rows]
         widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(header)]
-        rule = "=" * (sum(widths) + 4)
+        title = f"{self.model_name}  input {self.input_shape} -> output {self.output_shape}"
+        width = max(sum(widths) + 4, len(title))  # the rules span the title too
+        widths[0] += width - (sum(widths) + 4)  # a long title widens the first column, so the table fills it
+        rule = "=" * width
         fmt = f"{{:<{widths[0]}}}  {{:<{widths[1]}}}  {{:>{widths[2]}}}"
-        out = [rule, f"{self.model_name}  input {self.input_shape} -> output {self.output_shape}", rule,
-               fmt.format(*header), "-" * (sum(widths) + 4)]
+        out = [rule, title, rule, fmt.format(*header), "-" * width]
         out += [fmt.format(*line) for line in lines]
         out += [rule, f"Total params: {self.total_params:,}", f"Trainable params: {self.trainable_params:,}",
                 f"Non-trainable params: {self.total_params - self.trainable_params:,}", rule]
