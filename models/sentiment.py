@@ -1,0 +1,486 @@
+"""Sentiment classification (many to one): is a Rotten Tomatoes review snippet positive or negative?
+
+A recurrent network reads the words of a snippet one at a time; its state at
+the snippet's LAST REAL word (padding never touches it, thanks to the
+recurrent layer's ``lengths=``) goes through a linear classifier::
+
+    "an unforgettable look at ..."  -> token ids (B, T)
+        -> Embedding (GloVe 6B 50d, fine-tuned)     (B, T, 50)
+        -> GRU / LSTM (optionally bidirectional)    final state (B, D*H)
+        -> Linear                                   logits (B, 2)
+
+Trained with cross-entropy on the fixed split of
+:func:`minigrad.datasets.rotten_tomatoes_split` (11,528 train / 1,280 test);
+10% of the training part is held out to pick the best epoch, and the test
+accuracy reported is that best-validation epoch's, on the 1,280 test snippets.
+
+The default recipe (``minigrad train sentiment``): GRU 128 over GloVe 50d
+fine-tuned, dropout 0.5 on the embeddings and on the final state, Adam with
+learning rate 2e-3 cosine-annealed over 12 epochs and L2 1e-5, batches of 64
+snippets of similar lengths, gradient norm clipped to 5, early stopping
+after 4 epochs without a better validation accuracy.  Measured: 79.0-79.9%
+test accuracy over seeds 0-4 (about 4 s per epoch on 2 CPU cores); a
+bag-of-words logistic regression gets about 77.7% on the same split.
+
+Command line::
+
+    minigrad train sentiment [--cell gru|lstm] [--hidden 128] [--epochs N] [--freeze] [--bidirectional] ...
+    minigrad eval sentiment --checkpoint runs/sentiment/sentiment.npz
+    minigrad predict sentiment --checkpoint runs/sentiment/sentiment.npz "a gorgeous, witty film"
+
+Built only on minigrad's public API.
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import numpy as np
+
+import minigrad as mg
+from minigrad import nn
+from minigrad.nn import functional as F
+
+LABELS = ("negative", "positive")  # label 0 = rotten, 1 = fresh
+
+# ----------------------------------------------------------------------------- the model
+CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
+
+
+class SentimentRNN(nn.Module):
+    """Embedding -> GRU/LSTM -> state at each sequence's last real token -> Linear.
+
+    Arguments:
+
+    * ``vocab_size``, ``embed_dim``: the embedding table (vocab_size, embed_dim).
+    * ``hidden_size``: H, the recurrent state size; ``num_layers`` stacked layers.
+    * ``num_classes``: C, number of output logits (2: negative, positive).
+    * ``cell``: ``'gru'`` or ``'lstm'``; ``bidirectional``: read the snippet both
+      ways and concatenate the two final states (D = 2), else D = 1.
+    * ``dropout``: probability of zeroing embedding features, the final
+      state before the classifier, and (with ``num_layers > 1``) the outputs
+      between recurrent layers, in training mode.
+    * ``padding_idx``: the id of ``<pad>``; its embedding row stays zero.
+    * ``pretrained``: None (random N(0, 1) table) or an array/Tensor
+      (vocab_size, embed_dim) used as the initial table
+      (``nn.Embedding.from_pretrained``); ``freeze=True`` keeps it fixed.
+
+    ``forward(ids, lengths=None)``: ``ids`` int64 (B, T), padded with
+    ``padding_idx``; ``lengths`` (B,) ints (a list, array or Tensor), the
+    real length of each row (None: every row is T long).  Returns logits
+    (B, C).  :meth:`features` gives the state fed to the classifier, (B, D*H).
+    """
+
+    def __init__(self, vocab_size, embed_dim, hidden_size, num_classes=2, cell="gru", bidirectional=False,
+                 num_layers=1, dropout=0.5, padding_idx=0, pretrained=None, freeze=False):
+        super().__init__()
+        if cell not in CELLS:
+            raise ValueError(f"SentimentRNN: cell must be one of {sorted(CELLS)}, got {cell!r}")
+        if pretrained is not None:
+            # The model's parameters are float32: a float64 table (e.g. from np.loadtxt) is converted.
+            table = pretrained if isinstance(pretrained, mg.Tensor) else mg.tensor(np.asarray(pretrained, np.float32))
+            if tuple(table.shape) != (vocab_size, embed_dim):
+                raise ValueError(f"SentimentRNN: pretrained vectors have shape {tuple(table.shape)}, expected "
+                                 f"(vocab_size, embed_dim) = ({vocab_size}, {embed_dim})")
+            # A copy: fine-tuning must not change the caller's array.
+            self.embedding = nn.Embedding.from_pretrained(mg.tensor(table.data.copy()), freeze=freeze,
+                                                          padding_idx=padding_idx)
+        else:
+            self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=padding_idx)
+            if freeze:
+                self.embedding.weight.requires_grad_(False)
+        self.cell, self.num_directions = cell, 2 if bidirectional else 1
+        self.embed_dropout = nn.Dropout(dropout)
+        self.rnn = CELLS[cell](embed_dim, hidden_size, num_layers=num_layers, batch_first=True,
+                               dropout=dropout if num_layers > 1 else 0.0, bidirectional=bidirectional)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(self.num_directions * hidden_size, num_classes)
+
+    def features(self, ids, lengths=None):
+        """ids (B, T), lengths (B,) -> the last layer's final state(s) (B, D*H), both directions concatenated."""
+        if ids.ndim != 2:
+            raise ValueError(f"SentimentRNN: expected token ids of shape (batch, seq_len), got {tuple(ids.shape)}")
+        x = self.embed_dropout(self.embedding(ids))  # (B, T, E)
+        _, state = self.rnn(x, lengths=lengths)
+        h_n = state[0] if self.cell == "lstm" else state  # (L*D, B, H); LSTM's (h_n, c_n) -> h_n
+        if self.num_directions == 2:
+            # the last layer's forward state (after the last real token) and reverse state (after the first)
+            return mg.cat([h_n[-2], h_n[-1]], dim=1)
+        return h_n[-1]
+
+    def forward(self, ids, lengths=None):
+        """ids int64 (B, T), lengths (B,) -> logits (B, num_classes)."""
+        return self.classifier(self.dropout(self.features(ids, lengths)))
+
+
+def build_model(config, pretrained=None):
+    """The :class:`SentimentRNN` a checkpoint's config describes (``pretrained``: an initial table or None)."""
+    return SentimentRNN(len(config["vocab"]["itos"]), config["embed_dim"], config["hidden"],
+                        num_classes=len(config.get("labels", LABELS)), cell=config["cell"],
+                        bidirectional=config["bidirectional"], num_layers=config["num_layers"],
+                        dropout=config["dropout"], padding_idx=config["vocab"]["itos"].index("<pad>"),
+                        pretrained=pretrained, freeze=config["freeze"])
+
+
+# ----------------------------------------------------------------------------- text -> ids
+# GloVe's words come from a tokenizer that splits clitics off ("doesn't" -> "does" "n't",
+# "film's" -> "film" "'s"); splitting them the same way finds vectors for them.
+_CLITIC = re.compile(r"^(.+?)(n't|'s|'re|'ll|'ve|'m|'d)$")
+_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u2014": "-", "\u2013": "-"})
+
+
+def tokenize(text):
+    """A snippet -> lowercase tokens: ``mg.data.basic_tokenize``, typographic quotes made ASCII, clitics split.
+
+    >>> tokenize("It isn’t the film’s fault.")
+    ['it', 'is', "n't", 'the', 'film', "'s", 'fault', '.']
+    """
+    tokens = []
+    for tok in mg.data.basic_tokenize(text.translate(_QUOTES)):
+        m = _CLITIC.match(tok)
+        tokens.extend(m.groups() if m else (tok,))
+    return tokens
+
+
+def encode_texts(texts, vocab):
+    """Texts -> list of int64 id arrays (an empty snippet becomes one ``<unk>``, since lengths must be >= 1)."""
+    out = []
+    for text in texts:
+        ids = vocab.encode(tokenize(text)) or [vocab.unk_id]
+        out.append(np.array(ids, dtype=np.int64))
+    return out
+
+
+def pretrained_table(vocab, vectors=None, seed=0):
+    """The initial embedding table for ``vocab``: (len(vocab), D) float32, and the fraction of words found.
+
+    ``vectors``: None (GloVe 6B 50d from ``mg.datasets.glove_6b_50d``) or a
+    pair ``(words, array (V, D))``.  Words without a vector get normal noise
+    with the vectors' spread (so they are distinguishable and can be
+    learned); the ``<pad>`` row is zero.
+    """
+    if vectors is None:
+        words, table = mg.datasets.glove_6b_50d()
+    else:
+        words, table = vectors
+        table = np.asarray(table, dtype=np.float32)
+    matrix, found = mg.datasets.embedding_matrix(vocab, words, table, missing="random",
+                                                 generator=np.random.default_rng(seed))
+    matrix[vocab.pad_id] = 0.0
+    return matrix.astype(np.float32, copy=False), float(found[len(vocab.specials):].mean())
+
+
+def _examples(id_arrays, labels):
+    return list(zip(id_arrays, (int(y) for y in labels)))
+
+
+def _eval_loader(id_arrays, labels, batch_size=256):
+    """Batches for evaluation, sorted by length so each batch pads little (accuracy ignores order)."""
+    order = np.argsort([len(a) for a in id_arrays], kind="stable")
+    examples = _examples([id_arrays[i] for i in order], np.asarray(labels)[order])
+    return mg.data.DataLoader(examples, batch_size=batch_size, collate_fn=mg.data.PadCollate())
+
+
+class BucketBatches:
+    """Shuffled training batches of similar lengths (so little time goes into padding).
+
+    Each epoch: shuffle all examples, cut the order into pools of
+    ``pool_batches * batch_size``, sort each pool by length, cut it into
+    batches, and shuffle the batches.  Batches are ``PadCollate``d:
+    ``(ids (B, T), lengths (B,), labels (B,))``.
+    """
+
+    def __init__(self, id_arrays, labels, batch_size, generator, pool_batches=50):
+        self.examples = _examples(id_arrays, labels)
+        self.lengths = np.array([len(a) for a in id_arrays])
+        self.batch_size, self.generator, self.pool = batch_size, generator, pool_batches * batch_size
+        self.collate = mg.data.PadCollate()
+
+    def __len__(self):
+        return -(-len(self.examples) // self.batch_size)
+
+    def __iter__(self):
+        order = self.generator.permutation(len(self.examples))
+        batches = []
+        for start in range(0, len(order), self.pool):
+            pool = order[start:start + self.pool]
+            pool = pool[np.argsort(self.lengths[pool], kind="stable")]
+            batches += [pool[k:k + self.batch_size] for k in range(0, len(pool), self.batch_size)]
+        for b in self.generator.permutation(len(batches)):
+            yield self.collate([self.examples[i] for i in batches[b]])
+
+
+# ----------------------------------------------------------------------------- training
+class WeightAverage:
+    """An exponential moving average of a model's trainable parameters (Polyak averaging).
+
+    After each optimizer step, ``update()`` moves every average towards the
+    live weights: ``avg = d * avg + (1 - d) * w`` with ``d = min(decay,
+    (1 + t) / (10 + t))`` at update t (a short warm-up, so the random
+    initial weights are soon forgotten).  The averaged weights wobble less
+    from batch to batch than the live ones, so their validation accuracy is
+    a steadier guide to the best epoch.  ``averaged()`` is a state dict with
+    the averages in place of the trainable parameters (load it with
+    ``model.load_state_dict``).
+    """
+
+    def __init__(self, model, decay=0.99):
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"WeightAverage: decay must be in [0, 1), got {decay!r}")
+        self.decay, self.updates = float(decay), 0
+        self.params = {name: p for name, p in model.named_parameters() if p.requires_grad}
+        self.model = model
+        self.shadow = {name: p.data.copy() for name, p in self.params.items()}
+
+    def update(self):
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for name, p in self.params.items():
+            avg = self.shadow[name]
+            avg *= d
+            avg += (1.0 - d) * p.data
+        self.updates += 1
+
+    def averaged(self):
+        """The model's state dict (copies) with the averaged parameters."""
+        state = {k: v.data.copy() for k, v in self.model.state_dict().items()}
+        state.update({k: v.copy() for k, v in self.shadow.items()})
+        return state
+
+
+def train(cell="gru", hidden=128, embed_dim=50, num_layers=1, bidirectional=False, epochs=12, batch_size=64,
+          lr=2e-3, schedule="cosine", weight_decay=1e-5, dropout=0.5, freeze=False, glove=True, min_count=1,
+          val_fraction=0.1, patience=4, clip=5.0, average=0.0, device="cpu", out="runs/sentiment", seed=0,
+          limit=None, quiet=False, data=None, vectors=None):
+    """Train a :class:`SentimentRNN` on the fixed Rotten Tomatoes split; keep the best-validation epoch.
+
+    Adam (``lr``, cosine-annealed to 0 over ``epochs`` unless
+    ``schedule="constant"``; L2 ``weight_decay``), cross-entropy, dropout on
+    the embeddings and the final state, gradient norm clipped to ``clip``.
+    ``val_fraction`` of the training part (a fixed draw) is held out; the
+    vocabulary (``min_count``) is built from the rest.  After
+    every epoch the validation and test accuracy are measured; the epoch
+    with the best validation accuracy is kept (its checkpoint is written
+    when it is reached) and training stops after ``patience`` epochs
+    without improvement.  ``glove=False`` starts from a random table
+    (``embed_dim`` free); ``freeze`` keeps the table fixed.  ``average``
+    (e.g. 0.99; 0 is off): evaluate and keep a :class:`WeightAverage` of the
+    weights instead of the live ones.
+
+    Writes ``{out}/sentiment.npz`` (the best epoch: weights, config with the
+    vocabulary, history), ``{out}/sentiment_curves.png`` (with matplotlib)
+    and ``{out}/sentiment_metrics.json``.  ``limit``: train on the first
+    ``limit`` training snippets (quick checks); ``data``: a
+    :class:`~minigrad.datasets.TextSplit` instead of Rotten Tomatoes;
+    ``vectors``: ``(words, array)`` instead of GloVe.  Returns the metrics
+    dict (``test_accuracy`` is the best-validation epoch's).
+    """
+    from . import training as T  # noqa: PLC0415
+
+    T.check_device(device)
+    mg.manual_seed(seed)
+    split = data if data is not None else mg.datasets.rotten_tomatoes_split()
+    train_texts, train_labels = list(split.train_texts), np.asarray(split.train_labels, dtype=np.int64)
+    if limit:
+        train_texts, train_labels = train_texts[:limit], train_labels[:limit]
+    # Hold out a validation part of the training snippets (fixed by the seed) to choose the epoch.
+    order = np.random.default_rng(seed).permutation(len(train_texts))
+    n_val = int(round(val_fraction * len(train_texts))) if val_fraction else 0
+    val_idx, fit_idx = order[:n_val], order[n_val:]
+    fit_texts = [train_texts[i] for i in fit_idx]
+    vocab = mg.data.Vocab.build([tokenize(t) for t in fit_texts], min_count=min_count)
+
+    pretrained, coverage = None, None
+    if glove:
+        pretrained, coverage = pretrained_table(vocab, vectors, seed=seed)
+        embed_dim = pretrained.shape[1]
+    config = {"task": "sentiment", "cell": cell, "hidden": hidden, "embed_dim": embed_dim, "num_layers": num_layers,
+              "bidirectional": bidirectional, "dropout": dropout, "freeze": freeze, "glove": glove,
+              "epochs": epochs, "batch_size": batch_size, "lr": lr, "schedule": schedule,
+              "weight_decay": weight_decay, "average": average, "min_count": min_count,
+              "val_fraction": val_fraction, "seed": seed, "labels": list(LABELS), "vocab": vocab.state_dict()}
+
+    fit_ids = encode_texts(fit_texts, vocab)
+    train_loader = BucketBatches(fit_ids, train_labels[fit_idx], batch_size, np.random.default_rng(seed + 1))
+    val_loader = _eval_loader(encode_texts([train_texts[i] for i in val_idx], vocab), train_labels[val_idx]) \
+        if n_val else None
+    test_loader = _eval_loader(encode_texts(split.test_texts, vocab), split.test_labels)
+
+    net = build_model(config, pretrained=pretrained).to(device)
+    params = [p for p in net.parameters() if p.requires_grad]
+    optimizer = mg.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if schedule not in ("constant", "cosine"):
+        raise ValueError(f"sentiment.train: schedule must be 'constant' or 'cosine', got {schedule!r}")
+    scheduler = mg.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs) if schedule == "cosine" else None
+    history = T.History()
+    T.output_dir(out)
+    ckpt = os.path.join(out, "sentiment.npz")
+    if not quiet:
+        found = f"; {coverage:.1%} of its words have GloVe vectors" if coverage is not None else ""
+        print(f"sentiment {cell}{' bidirectional' if bidirectional else ''} {hidden}: "
+              f"{sum(p.numel() for p in params):,} trainable parameters"
+              f"{' (embeddings frozen)' if freeze else ''}; vocabulary {len(vocab):,} words{found}; "
+              f"{len(fit_idx)} train / {n_val} validation / {len(split.test_texts)} test snippets; "
+              f"device {device}; seed {seed}", flush=True)
+
+    averager = WeightAverage(net, average) if average else None
+    best = {"epoch": 0, "val_acc": -1.0, "test_acc": None}
+    epoch_times, stale = [], 0
+    for epoch in range(1, epochs + 1):
+        net.train()
+        start = time.perf_counter()
+        bar = T.Progress(train_loader, desc=f"epoch {epoch}/{epochs}", unit="batch", disable=quiet)
+        running, correct, seen = 0.0, 0, 0
+        for ids, lengths, y in bar:
+            ids, y = ids.to(device), y.to(device)
+            logits = net(ids, lengths)
+            loss = F.cross_entropy(logits, y)
+            optimizer.zero_grad()
+            loss.backward()
+            if clip:
+                nn.utils.clip_grad_norm_(params, clip)
+            optimizer.step()
+            if averager is not None:
+                averager.update()
+            running += loss.item() * y.shape[0]
+            correct += int((logits.argmax(1) == y).sum().item())
+            seen += y.shape[0]
+            bar.set(loss=running / seen, acc=correct / seen)
+        if scheduler is not None:
+            scheduler.step()
+        epoch_times.append(time.perf_counter() - start)
+        record = {"epoch": epoch, "train_loss": running / seen, "train_acc": correct / seen}
+        if averager is not None:  # evaluate (and keep) the averaged weights; train on with the live ones
+            live = {k: v.data.copy() for k, v in net.state_dict().items()}
+            net.load_state_dict(averager.averaged())
+        if val_loader is not None:
+            record["val_loss"], record["val_acc"] = T.evaluate_classifier(net, val_loader, device)
+        record["test_loss"], record["test_acc"] = T.evaluate_classifier(net, test_loader, device)
+        history.log(**record)
+        # Without a validation part, the last epoch is the one kept.
+        score = record.get("val_acc", epoch)
+        improved = score > best["val_acc"]
+        if improved:
+            best = {"epoch": epoch, "val_acc": score, "test_acc": record["test_acc"]}
+            best_state = {k: v.data.copy() for k, v in net.state_dict().items()}
+            T.save_checkpoint(ckpt, net, config, history, extra={"best_epoch": epoch})
+            stale = 0
+        else:
+            stale += 1
+        if averager is not None:
+            net.load_state_dict(live)
+        if not quiet:
+            val = f"val acc {record['val_acc']:.2%}  " if "val_acc" in record else ""
+            print(f"epoch {epoch:2d}: train loss {record['train_loss']:.4f}  train acc {record['train_acc']:.2%}  "
+                  f"{val}test acc {record['test_acc']:.2%}  ({epoch_times[-1]:.1f}s)"
+                  f"{'  *best*' if improved and val_loader is not None else ''}", flush=True)
+        if patience and val_loader is not None and stale >= patience:
+            if not quiet:
+                print(f"no validation improvement for {patience} epochs: stopping", flush=True)
+            break
+    net.load_state_dict(best_state)
+    # Rewrite the best checkpoint with the full history.
+    T.save_checkpoint(ckpt, net, config, history, extra={"best_epoch": best["epoch"]})
+    curves = history.plot(os.path.join(out, "sentiment_curves.png"), title=f"sentiment {cell} on rotten tomatoes",
+                          groups=[[k for k in ("train_loss", "val_loss", "test_loss") if history.column(k)],
+                                  [k for k in ("train_acc", "val_acc", "test_acc") if history.column(k)]])
+    metrics = {"cell": cell, "hidden": hidden, "bidirectional": bidirectional, "freeze": freeze,
+               "test_accuracy": best["test_acc"], "best_epoch": best["epoch"],
+               "val_accuracy": best["val_acc"] if val_loader is not None else None,
+               "last_epoch_test_accuracy": history.records[-1]["test_acc"], "epochs_run": len(history.records),
+               "seed": seed, "seconds_per_epoch": float(np.mean(epoch_times)),
+               "seconds_total": float(np.sum(epoch_times)), "vocab_size": len(vocab), "glove_coverage": coverage,
+               "checkpoint": ckpt, "curves": curves}
+    T.write_json(os.path.join(out, "sentiment_metrics.json"), metrics)
+    if not quiet:
+        print(f"best epoch {best['epoch']}: test accuracy {best['test_acc']:.2%} on {len(split.test_texts)} test "
+              f"snippets; checkpoint {ckpt}" + (f"; curves {curves}" if curves else ""), flush=True)
+    return metrics
+
+
+def load(checkpoint, device="cpu"):
+    """(model in eval mode, vocab, config) from a checkpoint written by :func:`train`."""
+    from . import training as T  # noqa: PLC0415
+
+    state = T.load_checkpoint(checkpoint, device="cpu")
+    config = state["config"]
+    if config.get("task") != "sentiment":
+        raise ValueError(f"{checkpoint!r} is a {config.get('task')!r} checkpoint, not a sentiment one")
+    net = build_model(config)
+    net.load_state_dict(state["model"])
+    net.to(device).eval()
+    return net, mg.data.Vocab.from_state_dict(config["vocab"]), config
+
+
+def evaluate(checkpoint, device="cpu", data=None):
+    """Reload a checkpoint and return its accuracy and loss on the 1,280 test snippets (or ``data``'s test part)."""
+    from . import training as T  # noqa: PLC0415
+
+    net, vocab, config = load(checkpoint, device)
+    split = data if data is not None else mg.datasets.rotten_tomatoes_split()
+    loader = _eval_loader(encode_texts(split.test_texts, vocab), split.test_labels)
+    loss, acc = T.evaluate_classifier(net, loader, device)
+    return {"cell": config["cell"], "test_accuracy": acc, "test_loss": loss, "count": len(split.test_texts)}
+
+
+@mg.no_grad()
+def predict(net, vocab, texts, device="cpu"):
+    """Class probabilities (N, C) as a NumPy array for a list of texts."""
+    ids = encode_texts(texts, vocab)
+    padded, lengths = mg.data.pad_sequences(ids, padding_value=vocab.pad_id)
+    net.eval()
+    probs = F.softmax(net(padded.to(device), lengths), dim=1)
+    return probs.cpu().numpy()
+
+
+# ----------------------------------------------------------------------------- command line
+def add_train_arguments(parser):
+    """Options of ``minigrad train sentiment``."""
+    parser.add_argument("--cell", default="gru", choices=sorted(CELLS), help="recurrent cell (default gru)")
+    parser.add_argument("--hidden", type=int, default=128, help="hidden state size (default 128)")
+    parser.add_argument("--layers", type=int, default=1, help="stacked recurrent layers (default 1)")
+    parser.add_argument("--bidirectional", action="store_true", help="read snippets in both directions")
+    parser.add_argument("--epochs", type=int, default=12, help="at most this many epochs (default 12)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (default 2e-3)")
+    parser.add_argument("--schedule", default="cosine", choices=["cosine", "constant"],
+                        help="learning rate: cosine-annealed to 0 over --epochs (default) or constant")
+    parser.add_argument("--weight-decay", type=float, default=1e-5, help="Adam's L2 penalty (default 1e-5)")
+    parser.add_argument("--dropout", type=float, default=0.5, help="dropout on embeddings and final state")
+    parser.add_argument("--average", type=float, default=0.0,
+                        help="evaluate and save a moving average of the weights with this decay, e.g. 0.99 "
+                             "(default 0: off)")
+    parser.add_argument("--freeze", action="store_true", help="keep the GloVe embeddings fixed")
+    parser.add_argument("--no-glove", action="store_true", help="random embeddings instead of GloVe")
+    parser.add_argument("--embed-dim", type=int, default=50, help="embedding size with --no-glove (default 50)")
+    parser.add_argument("--min-count", type=int, default=1, help="keep words seen at least this often")
+    parser.add_argument("--patience", type=int, default=4, help="stop after this many epochs without a better "
+                                                                "validation accuracy (0: never)")
+    parser.add_argument("--limit", type=int, default=None, help="train on the first N snippets only (quick check)")
+
+
+def train_from_args(args):
+    metrics = train(cell=args.cell, hidden=args.hidden, num_layers=args.layers, bidirectional=args.bidirectional,
+                    epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule,
+                    weight_decay=args.weight_decay, average=args.average, dropout=args.dropout, freeze=args.freeze,
+                    glove=not args.no_glove, embed_dim=args.embed_dim, min_count=args.min_count,
+                    patience=args.patience, device=args.device, out=args.out or "runs/sentiment", seed=args.seed,
+                    limit=args.limit, quiet=args.quiet)
+    return 0 if metrics["test_accuracy"] is not None else 1
+
+
+def evaluate_from_args(args):
+    result = evaluate(args.checkpoint, device=args.device)
+    print(f"sentiment {result['cell']}: test accuracy {result['test_accuracy']:.2%} (test loss "
+          f"{result['test_loss']:.4f}) on the {result['count']:,} test snippets")
+    return 0
+
+
+def predict_from_args(args):
+    net, vocab, config = load(args.checkpoint, args.device)
+    text = " ".join(args.text)
+    probs = predict(net, vocab, [text], args.device)[0]
+    labels = config.get("labels", list(LABELS))
+    k = int(probs.argmax())
+    print(f"{labels[k]} (probability {probs[k]:.3f}): {text}")
+    return 0
