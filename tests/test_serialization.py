@@ -92,3 +92,12 @@ def test_pickled_payload_is_never_loaded(tmp_path):
                    .ljust(128 - 1) + b"\n" + b"cos\nsystem\n")
     with pytest.raises(mg.CheckpointError):
         mg.load(path)
+
+
+def test_saved_file_gets_the_usual_permissions(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        mg.save({"w": mg.ones(2)}, tmp_path / "a.npz")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "a.npz").stat().st_mode & 0o777 == 0o644
