@@ -27,6 +27,12 @@ TASKS = {
 }
 
 
+# The recurrent models multiply small matrices (batch x hidden) once per time step: BLAS threads
+# cannot speed those up, and on a busy machine threads waiting for each other made steps up to 10x
+# slower.  LeNet's convolutions are large products that do gain from threads.
+BLAS_THREADS = {"sentiment": 1, "charlm": 1, "forecast": 1, "seq2seq": 1}
+
+
 def _task_module(task):
     try:
         return importlib.import_module(TASKS[task])
@@ -56,6 +62,10 @@ def build_parser():
         p = train_sub.add_parser(task, help=f"train the {task} model")
         _add_common(p)
         p.add_argument("--out", default=None, help="directory for the checkpoint, metrics and curves")
+        default = BLAS_THREADS.get(task)
+        p.add_argument("--threads", type=int, default=default,
+                       help="threads for NumPy's matrix products (default: "
+                            + ("1, as this model's matrices are small" if default else "NumPy's own") + ")")
         train_parsers[task] = p
 
     ev = sub.add_parser("eval", help="evaluate a checkpoint on its held-out data")
@@ -95,6 +105,10 @@ def main(argv=None):
         module = _task_module(known.task)
         module.add_train_arguments(train_parsers[known.task])
         args = parser.parse_args(argv)
+        if args.threads and str(args.device) == "cpu":
+            import minigrad as mg  # noqa: PLC0415
+
+            mg.set_num_threads(args.threads)
         return module.train_from_args(args)
     args = parser.parse_args(argv)
     if args.command == "eval":

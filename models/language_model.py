@@ -478,8 +478,6 @@ def add_train_arguments(parser):
     parser.add_argument("--max-steps", type=int, default=None, help="at most N chunks per epoch (quick check)")
     parser.add_argument("--prompt", default=DEFAULT_PROMPT, help="prompt of the sample printed at the end")
     parser.add_argument("--sample-length", type=int, default=300)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="BLAS threads while training (default 1: small matrices; 0 leaves BLAS as it is)")
 
 
 def train_from_args(args):
