@@ -1,0 +1,392 @@
+"""Sequence to sequence: an encoder-decoder that reverses digit strings or adds numbers, on minigrad's public API.
+
+Sutskever et al. (2014), "Sequence to Sequence Learning with Neural
+Networks", and Cho et al. (2014): an *encoder* RNN reads the whole source
+string (``"1234"`` or ``"123+45"``) into its final hidden state; a *decoder*
+RNN starts from that state and writes the answer one character at a time
+(``"4321"`` or ``"168"``) until it writes ``<eos>``.  Source and target
+lengths differ from example to example and from each other ("unaligned
+many to many").
+
+* Training uses *teacher forcing*: the decoder reads ``<sos>`` followed by the
+  true target and is trained (cross-entropy) to predict the target followed
+  by ``<eos>``, so the whole decoder runs as one ``nn.GRU`` call.
+* Inference is *greedy decoding*: feed back the most likely character, one
+  step at a time, until every sequence has written ``<eos>``.
+* The encoder is bidirectional (by default): one direction reads the
+  source left to right, the other right to left, each with half the
+  decoder's hidden size; their final states side by side start the
+  decoder.  Addition needs this: the carries start at the *last* digits,
+  while the answer is written from the first.
+* The encoder's final state is also given to the decoder at *every* step
+  (concatenated to its input, as Cho et al. do), so the decoder does not
+  have to carry the whole source in its own state unchanged.
+* Padded batches: the encoder gets ``lengths=`` so its final state is each
+  string's own last step; padded target positions are ``ignore_index`` in
+  the loss.
+
+The metric is exact match: the whole decoded string equals the target.
+``minigrad train seq2seq`` / ``minigrad eval seq2seq --checkpoint P``.
+
+What to expect (seed 0, defaults, 1,000 held-out strings, 2-core CPU):
+reversing reaches 99.9% exact match in 10 epochs (about 1 minute), adding
+98.8% in 15 epochs on 50,000 pairs (under 3 minutes).  With a
+left-to-right encoder only (``--unidirectional``) addition learns far more
+slowly (85% after 30 epochs in one run).
+"""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+import minigrad as mg
+from minigrad import nn
+from minigrad.nn import functional as F
+
+CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
+SPECIALS = ["<pad>", "<sos>", "<eos>"]
+CHARS = list("0123456789+")
+TASKS = {
+    # name: (generator, its keyword arguments, what it does, how many distinct sources there are)
+    "reverse": (mg.datasets.synthetic.reverse_digits, {"min_len": 1, "max_len": 8}, "1234 -> 4321, 1 to 8 digits",
+                sum(10**k for k in range(1, 9))),
+    "add": (mg.datasets.synthetic.add_digits, {"max_digits": 3}, "123+45 -> 168, operands below 1000", 1000 * 1000),
+}
+
+TASK_DEFAULTS = {  # the command line's defaults per task (addition needs more data and time)
+    "reverse": {"epochs": 10, "n_train": 20000},
+    "add": {"epochs": 15, "n_train": 50000},
+}
+
+
+def make_vocab():
+    """Ids: ``<pad>`` 0, ``<sos>`` 1, ``<eos>`` 2, then ``0`` .. ``9`` and ``+``."""
+    return mg.data.CharVocab(SPECIALS + CHARS, pad_token="<pad>", unk_token=None, specials=SPECIALS)
+
+
+# ----------------------------------------------------------------------------- the model
+class Seq2Seq(nn.Module):
+    """Embedding + (bidirectional) recurrent encoder, recurrent decoder started from the encoder's final state.
+
+    ``forward(src, src_lengths, tgt_in)`` (teacher forcing): ``src`` (B, S)
+    int64 padded source ids, ``src_lengths`` (B,), ``tgt_in`` (B, T) the
+    decoder's inputs (``<sos>`` + target) -> logits (B, T, vocab_size).
+    :meth:`greedy_decode` writes answers without a target.
+
+    The decoder's input at each step is the embedding of the previous
+    character beside the encoder's final hidden state (the "context"),
+    (B, T, embed_dim + hidden_size).  With ``bidirectional=True`` each
+    encoder direction has ``hidden_size // 2`` units and the decoder starts
+    from both directions' final states side by side.
+    """
+
+    def __init__(self, vocab_size, embed_dim=32, hidden_size=128, cell="gru", num_layers=1, bidirectional=True,
+                 pad_id=0, sos_id=1, eos_id=2):
+        super().__init__()
+        if cell not in CELLS:
+            raise ValueError(f"Seq2Seq: cell must be one of {sorted(CELLS)}, got {cell!r}")
+        if bidirectional and hidden_size % 2:
+            raise ValueError(f"Seq2Seq: a bidirectional encoder splits hidden_size between its two directions, "
+                             f"so it must be even; got {hidden_size}")
+        self.cell, self.pad_id, self.sos_id, self.eos_id = cell, pad_id, sos_id, eos_id
+        self.bidirectional = bool(bidirectional)
+        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
+        encoder_size = hidden_size // 2 if self.bidirectional else hidden_size
+        self.encoder = CELLS[cell](embed_dim, encoder_size, num_layers=num_layers, batch_first=True,
+                                   bidirectional=self.bidirectional)
+        self.decoder = CELLS[cell](embed_dim + hidden_size, hidden_size, num_layers=num_layers, batch_first=True)
+        self.out = nn.Linear(hidden_size, vocab_size)
+
+    def encode(self, src, src_lengths):
+        """(B, S) ids -> the decoder's initial state (h, or LSTM's (h, c); each (layers, B, hidden_size))."""
+        _, state = self.encoder(self.embedding(src), lengths=src_lengths)
+        if isinstance(state, tuple):
+            return tuple(self._join_directions(s) for s in state)
+        return self._join_directions(state)
+
+    def _join_directions(self, h):
+        """(layers * 2, B, H/2), ordered layer 0 forward, layer 0 reverse, ... -> (layers, B, H)."""
+        if not self.bidirectional:
+            return h
+        layers = h.shape[0] // 2
+        h = h.reshape(layers, 2, h.shape[1], h.shape[2])
+        return mg.cat([h[:, 0], h[:, 1]], dim=-1)
+
+    def _context(self, state):
+        """The last layer's final hidden state (B, H): what the decoder sees at every step."""
+        h = state[0] if isinstance(state, tuple) else state
+        return h[-1]
+
+    def decode_steps(self, tokens, state, context):
+        """Run the decoder over ``tokens`` (B, T) from ``state``: (logits (B, T, V), new state)."""
+        emb = self.embedding(tokens)
+        ctx = context.unsqueeze(1).expand(emb.shape[0], emb.shape[1], context.shape[-1])
+        output, state = self.decoder(mg.cat([emb, ctx], dim=-1), state)
+        return self.out(output), state
+
+    def forward(self, src, src_lengths, tgt_in):
+        """Teacher forcing: src (B, S), src_lengths (B,), tgt_in (B, T) -> logits (B, T, vocab_size)."""
+        state = self.encode(src, src_lengths)
+        logits, _ = self.decode_steps(tgt_in, state, self._context(state))
+        return logits
+
+    @mg.no_grad()
+    def greedy_decode(self, src, src_lengths, max_len):
+        """Most likely character at each step, fed back, for at most ``max_len`` steps -> ids (B, <= max_len).
+
+        Positions after a sequence's ``<eos>`` hold whatever the decoder
+        wrote; :func:`ids_to_strings` cuts them off.
+        """
+        state = self.encode(src, src_lengths)
+        context = self._context(state)
+        batch = src.shape[0]
+        token = mg.full((batch, 1), self.sos_id, dtype=mg.int64, device=src.device)
+        done = np.zeros(batch, dtype=bool)
+        written = []
+        for _ in range(max_len):
+            logits, state = self.decode_steps(token, state, context)
+            token = logits.argmax(-1)  # (B, 1)
+            written.append(token)
+            done |= token.cpu().numpy()[:, 0] == self.eos_id
+            if done.all():
+                break
+        return mg.cat(written, dim=1)
+
+
+def build_model(config):
+    """The :class:`Seq2Seq` a config describes."""
+    return Seq2Seq(len(config["vocab"]["itos"]), embed_dim=config["embed"], hidden_size=config["hidden"],
+                   cell=config["cell"], num_layers=config["layers"], bidirectional=config.get("bidirectional", True))
+
+
+# ----------------------------------------------------------------------------- data
+def make_pairs(task, n_train, n_test, seed):
+    """(training pairs, held-out pairs) of (source, target) strings, no source in both.
+
+    Draws pairs from ``task``'s generator until ``n_train + n_test``
+    *distinct* sources have been seen, shuffles them and holds out
+    ``n_test``: held-out exact match then measures strings the model never
+    saw in training.  (Short strings are few, e.g. the 10 one-digit ones, so
+    they are rare in both sets.)
+    """
+    if task not in TASKS:
+        raise ValueError(f"seq2seq: task must be one of {sorted(TASKS)}, got {task!r}")
+    generate, kwargs, _, distinct_sources = TASKS[task]
+    need = n_train + n_test
+    if need > distinct_sources // 2:  # beyond that, drawing them at random takes long (the coupon collector)
+        raise ValueError(f"seq2seq: the {task!r} task has {distinct_sources:,} distinct sources; ask for at most "
+                         f"{distinct_sources // 2:,} training + held-out pairs, not {n_train:,} + {n_test:,}")
+    rng = np.random.default_rng(seed)
+    distinct = {}  # source -> target, in order of first appearance
+    while len(distinct) < need:
+        batch = generate(2 * (need - len(distinct)), seed=rng, **kwargs)
+        for source, target in zip(batch.sources, batch.targets):
+            distinct.setdefault(source, target)
+    pairs = list(distinct.items())[:need]
+    order = rng.permutation(need)
+    return [pairs[i] for i in order[n_test:]], [pairs[i] for i in order[:n_test]]
+
+
+def encode_pairs(pairs, vocab):
+    """Strings -> padded arrays: src (N, S), src_len (N,), tgt_in (N, T) = <sos>+target, tgt_out (N, T) = target+<eos>.
+
+    Padding is ``<pad>`` (id 0) everywhere; the loss ignores it in ``tgt_out``.
+    """
+    sos, eos = vocab.stoi["<sos>"], vocab.stoi["<eos>"]
+    src, src_len = mg.data.pad_sequences([vocab.encode(s) for s, _ in pairs], vocab.pad_id, as_tensor=False)
+    targets = [vocab.encode(t) for _, t in pairs]
+    tgt_in, _ = mg.data.pad_sequences([[sos] + t for t in targets], vocab.pad_id, as_tensor=False)
+    tgt_out, _ = mg.data.pad_sequences([t + [eos] for t in targets], vocab.pad_id, as_tensor=False)
+    return src, src_len, tgt_in, tgt_out
+
+
+def ids_to_strings(ids, vocab):
+    """Decoded ids (B, T) -> strings, each cut at its first ``<eos>`` (specials dropped)."""
+    eos = vocab.stoi["<eos>"]
+    out = []
+    for row in np.asarray(ids):
+        stop = np.flatnonzero(row == eos)
+        row = row[: stop[0]] if stop.size else row
+        out.append(vocab.decode(row, skip_specials=True))
+    return out
+
+
+def decode_strings(model, sources, vocab, device="cpu", batch_size=500, max_len=None):
+    """Greedy decodings of a list of source strings."""
+    was_training = model.training
+    model.eval()
+    max_len = max_len or max(len(s) for s in sources) + 2
+    out = []
+    for i in range(0, len(sources), batch_size):
+        chunk = sources[i:i + batch_size]
+        src, lengths = mg.data.pad_sequences([vocab.encode(s) for s in chunk], vocab.pad_id)
+        ids = model.greedy_decode(src.to(device), lengths, max_len)
+        out.extend(ids_to_strings(ids.cpu().numpy(), vocab))
+    model.train(was_training)
+    return out
+
+
+def exact_match(model, pairs, vocab, device="cpu"):
+    """(fraction of pairs whose whole decoded string equals the target, the decodings)."""
+    decoded = decode_strings(model, [s for s, _ in pairs], vocab, device,
+                             max_len=max(len(t) for _, t in pairs) + 2)
+    hits = sum(d == t for d, (_, t) in zip(decoded, pairs))
+    return hits / max(len(pairs), 1), decoded
+
+
+# ----------------------------------------------------------------------------- training
+def train(task="reverse", cell="gru", embed=32, hidden=128, layers=1, bidirectional=True, epochs=None, batch_size=64,
+          lr=3e-3, n_train=None, n_test=1000, device="cpu", out="runs/seq2seq", seed=0, limit=None, quiet=False,
+          examples=6):
+    """Train a :class:`Seq2Seq` on ``task`` ('reverse' or 'add'); returns the metrics dict.
+
+    ``n_train`` generated training pairs and ``n_test`` held-out pairs, all
+    with distinct sources (``epochs`` and ``n_train`` default to the task's
+    ``TASK_DEFAULTS``).  ``bidirectional``: the encoder reads both ways
+    (see :class:`Seq2Seq`).  Adam with a cosine-annealed ``lr``, gradients
+    clipped at norm 1, cross-entropy with teacher forcing; after
+    every epoch, greedy decoding of the held-out set gives the exact-match
+    accuracy.  ``limit`` keeps the first N training pairs.  Writes
+    ``{out}/seq2seq_{task}.npz`` (checkpoint, with the vocabulary in its
+    config), ``..._curves.png`` and ``..._metrics.json``; prints ``examples``
+    held-out decodings at the end.
+    """
+    from . import training as T  # noqa: PLC0415
+
+    T.check_device(device)
+    started = time.perf_counter()
+    if task not in TASKS:
+        raise ValueError(f"seq2seq: task must be one of {sorted(TASKS)}, got {task!r}")
+    epochs = TASK_DEFAULTS[task]["epochs"] if epochs is None else epochs
+    n_train = TASK_DEFAULTS[task]["n_train"] if n_train is None else n_train
+    vocab = make_vocab()
+    config = {"task": "seq2seq", "problem": task, "cell": cell, "embed": int(embed), "hidden": int(hidden),
+              "layers": int(layers), "bidirectional": bool(bidirectional), "epochs": int(epochs),
+              "batch_size": int(batch_size), "lr": float(lr), "n_train": int(n_train), "n_test": int(n_test),
+              "seed": int(seed), "vocab": vocab.state_dict()}
+    mg.manual_seed(seed)
+    train_pairs, test_pairs = make_pairs(task, n_train, n_test, seed)
+    if limit:
+        train_pairs = train_pairs[:limit]
+    arrays = encode_pairs(train_pairs, vocab)
+    loader = mg.data.DataLoader(mg.data.TensorDataset(*arrays), batch_size=batch_size, shuffle=True)
+
+    model = build_model(config).to(device)
+    optimizer = mg.optim.Adam(model.parameters(), lr=lr)
+    scheduler = mg.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, 1))
+    history = T.History()
+    T.output_dir(out)
+    name = f"seq2seq_{task}"
+    if not quiet:
+        print(f"seq2seq {task} ({TASKS[task][2]}): {len(train_pairs)} training / {len(test_pairs)} held-out pairs; "
+              f"{'bidirectional ' if bidirectional else ''}{cell} encoder, hidden {hidden}; "
+              f"{sum(p.numel() for p in model.parameters()):,} parameters; device {device}; seed {seed}", flush=True)
+    epoch_times = []
+    for epoch in range(1, epochs + 1):
+        model.train()
+        start = time.perf_counter()
+        bar = T.Progress(loader, desc=f"epoch {epoch}/{epochs}", unit="batch", disable=quiet)
+        running, tokens = 0.0, 0
+        for src, src_len, tgt_in, tgt_out in bar:
+            src, tgt_in, tgt_out = src.to(device), tgt_in.to(device), tgt_out.to(device)
+            logits = model(src, src_len, tgt_in)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt_out.reshape(-1),
+                                   ignore_index=vocab.pad_id)
+            optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            count = int((tgt_out != vocab.pad_id).sum().item())
+            running += loss.item() * count
+            tokens += count
+            bar.set(loss=running / tokens)
+        scheduler.step()
+        epoch_times.append(time.perf_counter() - start)
+        accuracy, _ = exact_match(model, test_pairs, vocab, device)
+        history.log(epoch=epoch, train_loss=running / tokens, exact_match=accuracy)
+        if not quiet:
+            print(f"epoch {epoch:2d}: train loss {running / tokens:.4f} per character  held-out exact match "
+                  f"{accuracy:.2%}  ({epoch_times[-1]:.1f}s)", flush=True)
+
+    accuracy, decoded = exact_match(model, test_pairs, vocab, device)
+    ckpt = os.path.join(out, f"{name}.npz")
+    T.save_checkpoint(ckpt, model, config, history, optimizer)
+    curves = history.plot(os.path.join(out, f"{name}_curves.png"), title=f"seq2seq {task}",
+                          groups=[["train_loss"], ["exact_match"]])
+    samples = [{"source": s, "target": t, "decoded": d} for (s, t), d in zip(test_pairs[:examples], decoded)]
+    metrics = {"task": task, "exact_match": accuracy, "best_exact_match": history.best("exact_match"),
+               "held_out": len(test_pairs), "train_pairs": len(train_pairs), "epochs": epochs, "seed": seed,
+               "cell": cell, "hidden": hidden, "seconds_per_epoch": float(np.mean(epoch_times)) if epoch_times else 0.0,
+               "seconds_total": time.perf_counter() - started, "examples": samples, "checkpoint": ckpt,
+               "curves": curves}
+    T.write_json(os.path.join(out, f"{name}_metrics.json"), metrics)
+    if not quiet:
+        print(format_examples(samples))
+        print(f"held-out exact match {accuracy:.2%} ({len(test_pairs)} pairs); checkpoint {ckpt}"
+              + (f"; curves {curves}" if curves else ""), flush=True)
+    return metrics
+
+
+def format_examples(samples):
+    """One line per example: source -> decoded (target), marked right or wrong."""
+    return "\n".join(f"  {s['source']:>10s} -> {s['decoded']:<10s} {'ok' if s['decoded'] == s['target'] else 'WRONG'}"
+                     f" (target {s['target']})" for s in samples)
+
+
+def load_model(checkpoint, device="cpu"):
+    """(model, vocab, config) from a checkpoint written by :func:`train`."""
+    from . import training as T  # noqa: PLC0415
+
+    state = T.load_checkpoint(checkpoint, device="cpu")
+    config = state["config"]
+    model = build_model(config)
+    model.load_state_dict(state["model"])
+    return model.to(device), mg.data.CharVocab.from_state_dict(config["vocab"]), config
+
+
+def evaluate(checkpoint, device="cpu", examples=6):
+    """Exact match of a checkpoint on its held-out pairs (regenerated from the config's seed)."""
+    model, vocab, config = load_model(checkpoint, device)
+    _, test_pairs = make_pairs(config["problem"], config["n_train"], config["n_test"], config["seed"])
+    accuracy, decoded = exact_match(model, test_pairs, vocab, device)
+    samples = [{"source": s, "target": t, "decoded": d} for (s, t), d in zip(test_pairs[:examples], decoded)]
+    return {"task": config["problem"], "exact_match": accuracy, "held_out": len(test_pairs), "examples": samples}
+
+
+# ----------------------------------------------------------------------------- command line
+def add_train_arguments(parser):
+    """Options of ``minigrad train seq2seq``."""
+    parser.add_argument("--task", default="reverse", choices=sorted(TASKS),
+                        help="reverse (1234 -> 4321) or add (123+45 -> 168)")
+    parser.add_argument("--cell", default="gru", choices=sorted(CELLS))
+    parser.add_argument("--embed", type=int, default=32)
+    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--layers", type=int, default=1)
+    parser.add_argument("--unidirectional", action="store_true",
+                        help="encode the source left to right only (default: a bidirectional encoder)")
+    parser.add_argument("--epochs", type=int, default=None, help="default: 10 for reverse, 15 for add")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (cosine-annealed)")
+    parser.add_argument("--train-size", type=int, default=None,
+                        help="generated training pairs (default: 20,000 for reverse, 50,000 for add)")
+    parser.add_argument("--test-size", type=int, default=1000, help="held-out pairs")
+    parser.add_argument("--limit", type=int, default=None, help="train on the first N pairs only (quick check)")
+
+
+def train_from_args(args):
+    """``minigrad train seq2seq``: forward the options to :func:`train`."""
+    train(task=args.task, cell=args.cell, embed=args.embed, hidden=args.hidden, layers=args.layers,
+          bidirectional=not args.unidirectional, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+          n_train=args.train_size, n_test=args.test_size, device=args.device, out=args.out or "runs/seq2seq",
+          seed=args.seed, limit=args.limit, quiet=args.quiet)
+    return 0
+
+
+def evaluate_from_args(args):
+    """``minigrad eval seq2seq --checkpoint P``: held-out exact match and a few decodings."""
+    result = evaluate(args.checkpoint, device=args.device)
+    print(f"seq2seq {result['task']}: held-out exact match {result['exact_match']:.2%} ({result['held_out']} pairs)")
+    print(format_examples(result["examples"]))
+    return 0

@@ -1,0 +1,147 @@
+"""The encoder-decoder (models/seq2seq.py): data, shapes, padding, greedy decoding, learning, checkpoints, CLI."""
+import json
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad.nn import functional as F
+from models import seq2seq as S
+
+
+@pytest.fixture
+def vocab():
+    return S.make_vocab()
+
+
+# ----------------------------------------------------------------------------- data
+@pytest.mark.parametrize("task", ["reverse", "add"])
+def test_make_pairs_holds_out_distinct_unseen_sources(task):
+    train, test = S.make_pairs(task, 300, 60, seed=5)
+    assert len(train) == 300 and len(test) == 60
+    sources = [s for s, _ in train + test]
+    assert len(set(sources)) == len(sources)  # no duplicates, so nothing held out was seen in training
+    for source, target in train + test:
+        if task == "reverse":
+            assert target == source[::-1]
+        else:
+            a, b = source.split("+")
+            assert int(target) == int(a) + int(b)
+    assert S.make_pairs(task, 300, 60, seed=5) == (train, test)  # deterministic
+    assert S.make_pairs(task, 300, 60, seed=6) != (train, test)
+
+
+def test_make_pairs_says_when_the_task_is_too_small():
+    with pytest.raises(ValueError, match="distinct sources; ask for at most 500,000"):
+        S.make_pairs("add", 10**7, 10, seed=0)  # only 10**6 distinct sums of two numbers below 1000
+    with pytest.raises(ValueError, match="task must be one of"):
+        S.make_pairs("sort", 10, 10, seed=0)
+
+
+def test_encode_pairs_layout(vocab):
+    src, src_len, tgt_in, tgt_out = S.encode_pairs([("12", "21"), ("3456", "6543")], vocab)
+    sos, eos, pad = vocab.stoi["<sos>"], vocab.stoi["<eos>"], vocab.pad_id
+    assert src.shape == (2, 4) and src_len.tolist() == [2, 4]
+    assert src[0].tolist() == vocab.encode("12") + [pad, pad]
+    assert tgt_in[0].tolist() == [sos] + vocab.encode("21") + [pad, pad]
+    assert tgt_out[0].tolist() == vocab.encode("21") + [eos, pad, pad]
+    assert tgt_out[1].tolist() == vocab.encode("6543") + [eos]
+
+
+def test_ids_to_strings_cuts_at_the_first_eos(vocab):
+    eos = vocab.stoi["<eos>"]
+    ids = np.array([vocab.encode("12") + [eos] + vocab.encode("9"), vocab.encode("3456")])
+    assert S.ids_to_strings(ids, vocab) == ["12", "3456"]
+
+
+# ----------------------------------------------------------------------------- the model
+@pytest.mark.parametrize("cell, bidirectional", [("gru", True), ("gru", False), ("lstm", True)])
+def test_shapes_and_padding_does_not_change_the_answer(cell, bidirectional, vocab):
+    mg.manual_seed(0)
+    model = S.Seq2Seq(len(vocab), embed_dim=8, hidden_size=16, cell=cell, bidirectional=bidirectional)
+    src, src_len, tgt_in, _ = S.encode_pairs([("12", "21"), ("34567", "76543")], vocab)
+    logits = model(mg.tensor(src), src_len, mg.tensor(tgt_in))
+    assert logits.shape == (2, 6, len(vocab)) and logits.dtype == mg.float32
+    # the short source alone, without padding, gives the same logits: lengths= reaches the encoder
+    alone = model(mg.tensor(src[:1, :2]), [2], mg.tensor(tgt_in[:1, :3]))
+    np.testing.assert_allclose(logits[:1, :3].detach().numpy(), alone.detach().numpy(), rtol=1e-5, atol=1e-6)
+    ids = model.greedy_decode(mg.tensor(src), src_len, max_len=7)
+    assert ids.shape[0] == 2 and 1 <= ids.shape[1] <= 7 and ids.dtype == mg.int64
+
+
+def test_bidirectional_encoder_state_puts_both_directions_side_by_side(vocab):
+    mg.manual_seed(2)
+    model = S.Seq2Seq(len(vocab), embed_dim=8, hidden_size=12, cell="lstm", num_layers=2)
+    assert model.encoder.hidden_size == 6 and model.decoder.hidden_size == 12
+    src, src_len, _, _ = S.encode_pairs([("123", "321"), ("45", "54")], vocab)
+    h, c = model.encode(mg.tensor(src), src_len)
+    assert h.shape == (2, 2, 12) and c.shape == (2, 2, 12)
+    _, (h_n, _) = model.encoder(model.embedding(mg.tensor(src)), lengths=src_len)  # (layers * 2, B, 6)
+    np.testing.assert_array_equal(h[1, :, :6].detach().numpy(), h_n[2].detach().numpy())  # layer 1 forward
+    np.testing.assert_array_equal(h[1, :, 6:].detach().numpy(), h_n[3].detach().numpy())  # layer 1 reverse
+    with pytest.raises(ValueError, match="must be even; got 13"):
+        S.Seq2Seq(len(vocab), hidden_size=13)
+
+
+def test_greedy_decoding_agrees_with_teacher_forcing_on_its_own_output(vocab):
+    """Feeding the greedy output back as the teacher-forced input must reproduce the same argmaxes."""
+    mg.manual_seed(3)
+    model = S.Seq2Seq(len(vocab), embed_dim=8, hidden_size=16)
+    src, src_len, _, _ = S.encode_pairs([("123", "321"), ("9", "9"), ("4444", "4444")], vocab)
+    ids = model.greedy_decode(mg.tensor(src), src_len, max_len=5).numpy()
+    sos = np.full((3, 1), vocab.stoi["<sos>"])
+    logits = model(mg.tensor(src), src_len, mg.tensor(np.concatenate([sos, ids[:, :-1]], axis=1)))
+    np.testing.assert_array_equal(logits.argmax(-1).numpy(), ids)
+
+
+def test_loss_falls_with_teacher_forcing(vocab):
+    mg.manual_seed(0)
+    train, _ = S.make_pairs("reverse", 128, 8, seed=1)
+    src, src_len, tgt_in, tgt_out = (mg.tensor(a) for a in S.encode_pairs(train, vocab))
+    model = S.Seq2Seq(len(vocab), embed_dim=16, hidden_size=32)
+    optimizer = mg.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(25):
+        logits = model(src, src_len, tgt_in)
+        loss = F.cross_entropy(logits.reshape(-1, len(vocab)), tgt_out.reshape(-1), ignore_index=vocab.pad_id)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[0] > 2.0  # about log(14) at the start
+    assert losses[-1] < 0.75 * losses[0]
+
+
+# ----------------------------------------------------------------------------- training, checkpoints, command line
+def test_train_checkpoint_round_trip(tmp_path):
+    metrics = S.train(task="add", embed=8, hidden=16, epochs=1, n_train=256, n_test=40, out=str(tmp_path),
+                      quiet=True)
+    assert 0.0 <= metrics["exact_match"] <= 1.0 and metrics["held_out"] == 40
+    assert len(metrics["examples"]) == 6 and {"source", "target", "decoded"} <= set(metrics["examples"][0])
+    model, vocab, config = S.load_model(metrics["checkpoint"])
+    assert config["problem"] == "add" and vocab.itos == S.make_vocab().itos
+    # the reloaded model decodes exactly what the metrics recorded, and evaluate agrees
+    _, test = S.make_pairs("add", 256, 40, seed=0)
+    decoded = S.decode_strings(model, [s for s, _ in test[:6]], vocab, max_len=6)
+    assert decoded == [e["decoded"] for e in metrics["examples"]]
+    assert S.evaluate(metrics["checkpoint"])["exact_match"] == metrics["exact_match"]
+    state = mg.load(metrics["checkpoint"])
+    again = S.build_model(state["config"])
+    again.load_state_dict(state["model"])
+    src, src_len, tgt_in, _ = (mg.tensor(a) for a in S.encode_pairs(test[:5], vocab))
+    np.testing.assert_array_equal(model(src, src_len, tgt_in).detach().numpy(),
+                                  again(src, src_len, tgt_in).detach().numpy())
+
+
+def test_cli_train_and_eval_seq2seq(tmp_path, capsys):
+    from minigrad import cli
+
+    out = tmp_path / "run"
+    assert cli.main(["train", "seq2seq", "--epochs", "1", "--train-size", "300", "--test-size", "30",
+                     "--hidden", "16", "--embed", "8", "--out", str(out), "--quiet"]) == 0
+    ckpt = out / "seq2seq_reverse.npz"
+    metrics = json.loads((out / "seq2seq_reverse_metrics.json").read_text())
+    assert ckpt.exists() and metrics["task"] == "reverse" and metrics["held_out"] == 30
+    assert cli.main(["eval", "seq2seq", "--checkpoint", str(ckpt)]) == 0
+    printed = capsys.readouterr().out
+    assert "held-out exact match" in printed and "target" in printed
