@@ -67,6 +67,8 @@ def parse_args(argv=None):
     parser.add_argument("--steps", type=int, default=MIN_RECORDED_STEPS,
                         help=f"timed steps per cell (default {MIN_RECORDED_STEPS})")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps before timing (default 3)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run every cell this many times, interleaved; report the median of the medians")
     parser.add_argument("--variant", default=None,
                         help="keyword arguments for minigrad's recurrent layers in W2/W3, e.g. 'fused' or "
                              "'fused=false' (comma-separated key=value; a bare key means True)")
@@ -262,6 +264,23 @@ def run_cell(framework, workload, args):
     return result
 
 
+def combine_repeats(results):
+    """One cell from its repeated runs: the median of their medians and the min of their mins."""
+    if len(results) == 1:
+        return results[0]
+    failed = [r for r in results if r["status"] != "ok"]
+    if failed:
+        return failed[0]
+    combined = dict(results[0])
+    combined["median_ms"] = statistics.median(r["median_ms"] for r in results)
+    combined["min_ms"] = min(r["min_ms"] for r in results)
+    combined["repeat_medians_ms"] = [r["median_ms"] for r in results]
+    if "us_per_op" in combined:  # W5: rescale the per-op figure to the combined median
+        combined["us_per_op"] = results[0]["us_per_op"] * combined["median_ms"] / results[0]["median_ms"]
+    combined["wall_s"] = round(sum(r.get("wall_s", 0) for r in results), 2)
+    return combined
+
+
 def cpu_model():
     """The CPU's model name from /proc/cpuinfo (Linux), else what ``platform`` knows."""
     try:
@@ -453,8 +472,8 @@ def main(argv=None):
     parser, args = parse_args(argv)
     if args.worker:
         return worker(args)
-    if args.threads < 1 or args.steps < 1 or args.warmup < 0:
-        parser.error("--threads and --steps must be >= 1 and --warmup >= 0")
+    if args.threads < 1 or args.steps < 1 or args.warmup < 0 or args.repeat < 1:
+        parser.error("--threads, --steps and --repeat must be >= 1 and --warmup >= 0")
     if args.write_results and args.steps < MIN_RECORDED_STEPS:
         parser.error(f"--write-results records numbers: it needs --steps >= {MIN_RECORDED_STEPS}")
     try:
@@ -470,15 +489,19 @@ def main(argv=None):
     if args.steps < MIN_RECORDED_STEPS:
         print(f"note: fewer than {MIN_RECORDED_STEPS} timed steps: a smoke run, not a measurement", file=sys.stderr)
 
-    results = {}
+    runs = {}
     cells = [(wid, fw) for wid in workload_ids for fw in frameworks]
-    for k, (wid, fw) in enumerate(cells, 1):
-        print(f"[{k}/{len(cells)}] {wid} {fw} ...", end=" ", file=sys.stderr, flush=True)
+    # With --repeat R every cell runs R times, the frameworks of a row in a rotated order each round, so
+    # a machine that drifts (other tenants, clock changes) does not favour whichever column ran first.
+    order = [(r, wid, frameworks[(i + r) % len(frameworks)]) for r in range(args.repeat) for wid in workload_ids
+             for i in range(len(frameworks))]
+    for k, (r, wid, fw) in enumerate(order, 1):
+        print(f"[{k}/{len(order)}] {wid} {fw} ...", end=" ", file=sys.stderr, flush=True)
         if fw == "numpy" and args.device != "cpu":
             result = dict(framework=fw, workload=wid, status="skipped", reason="the NumPy floor is CPU only")
         else:
             result = run_cell(fw, wid, args)
-        results[(fw, wid)] = result
+        runs.setdefault((fw, wid), []).append(result)
         if result["status"] == "ok":
             print(f"median {fmt_ms(result['median_ms'])} ms, min {fmt_ms(result['min_ms'])} ms", file=sys.stderr)
         else:
@@ -486,13 +509,15 @@ def main(argv=None):
         info = result.get("info")
         if info:
             machine.setdefault("frameworks", {}).setdefault(fw, info)
+    results = {key: combine_repeats(rs) for key, rs in runs.items()}
 
     rows, notes = build_table(workload_ids, results, args)
     print()
     for line in describe_machine(machine):
         print(line)
-    print(f"date: {machine['date']}; {args.warmup} warm-up + {args.steps} timed steps per cell; "
-          f"cells: median / min ms")
+    print(f"date: {machine['date']}; {args.warmup} warm-up + {args.steps} timed steps per cell"
+          + (f", each cell run {args.repeat} times (median of the runs' medians, min of their mins)"
+             if args.repeat > 1 else "") + "; cells: median / min ms")
     print()
     print(format_text_table(rows))
     if notes:
@@ -501,7 +526,8 @@ def main(argv=None):
             print(f"[{k}] {note}")
 
     settings = dict(command=command, workloads=workload_ids, frameworks=frameworks, threads=args.threads,
-                    device=args.device, size=args.size, steps=args.steps, warmup=args.warmup, variant=args.variant)
+                    device=args.device, size=args.size, steps=args.steps, warmup=args.warmup, variant=args.variant,
+                    repeat=args.repeat)
     if args.json:
         report = dict(settings=settings, machine=machine, table=rows, notes=notes,
                       results=[results[(fw, wid)] for wid, fw in cells])
