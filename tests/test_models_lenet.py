@@ -134,3 +134,15 @@ def test_optimizer_state_round_trips_with_the_model(tmp_path):
         o.step()
     for p, q in zip(model.parameters(), model2.parameters()):
         np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
+
+
+def test_random_shift_moves_each_image_within_bounds():
+    rng = np.random.default_rng(0)
+    x = np.zeros((50, 1, 28, 28), np.float32)
+    x[:, 0, 14, 14] = 1.0  # one lit pixel in the middle
+    shifted = lenet.random_shift(x, 2, -0.5, rng)
+    assert shifted.shape == x.shape and shifted.dtype == np.float32
+    ys, xs = np.nonzero(shifted[:, 0] == 1.0)[1:]
+    assert len(ys) == 50 and np.all(np.abs(ys - 14) <= 2) and np.all(np.abs(xs - 14) <= 2)
+    assert len(set(zip(ys.tolist(), xs.tolist()))) > 5  # really random
+    assert (shifted[:, 0, :2, :] == -0.5).any()  # uncovered border gets the background value
