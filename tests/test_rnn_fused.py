@@ -17,18 +17,10 @@ from minigrad import nn
 from minigrad.engine import BackwardError
 from minigrad.ops import rnn_fused as F
 
-KINDS = ["rnn_tanh", "rnn_relu", "gru", "gru_textbook", "lstm"]
+from test_rnn import KINDS, make_layer  # noqa: E402  (the same layer factory as the unrolled tests)
+
 FUSED_OP = {"rnn_tanh": "RNNLayerOp", "rnn_relu": "RNNLayerOp", "gru": "GRULayerOp", "gru_textbook": "GRULayerOp",
             "lstm": "LSTMLayerOp"}
-
-
-def make_layer(kind, *args, **kwargs):
-    """The float64 layer for ``kind``."""
-    if kind.startswith("rnn"):
-        return nn.RNN(*args, nonlinearity=kind[4:], **kwargs).double()
-    if kind.startswith("gru"):
-        return nn.GRU(*args, reset_after=kind == "gru", **kwargs).double()
-    return nn.LSTM(*args, **kwargs).double()
 
 
 def run_layer(layer, kind, x_np, state_np, lengths, seed=0, dtype=np.float64):
