@@ -564,7 +564,7 @@ class RNNBase(Module):
     # -- what the subclasses define ----------------------------------------------------------------
     def _direction_math(self, w_ih, w_hh, b_ih, b_hh):
         """``(w_ih, b_in, step)`` for :func:`run_direction`: the recurrent weights bound into ``step``."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define _direction_math")
 
     def _direction(self, layer, direction):
         sfx = self._suffix(layer, direction)
