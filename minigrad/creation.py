@@ -199,35 +199,42 @@ def _like(t, dtype, device):
 
 
 def zeros_like(input, dtype=None, device=None, requires_grad=False):
+    """Zeros with ``input``'s shape (and its dtype and device unless given)."""
     dtype, device = _like(input, dtype, device)
     return zeros(input.shape, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def ones_like(input, dtype=None, device=None, requires_grad=False):
+    """Ones with ``input``'s shape (and its dtype and device unless given)."""
     dtype, device = _like(input, dtype, device)
     return ones(input.shape, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def empty_like(input, dtype=None, device=None, requires_grad=False):
+    """An uninitialised (zero-filled) tensor with ``input``'s shape, dtype and device."""
     return zeros_like(input, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def full_like(input, fill_value, dtype=None, device=None, requires_grad=False):
+    """``fill_value`` everywhere, with ``input``'s shape (and its dtype and device unless given)."""
     dtype, device = _like(input, dtype, device)
     return full(input.shape, fill_value, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def rand_like(input, dtype=None, device=None, requires_grad=False):
+    """Uniform [0, 1) values with ``input``'s shape, dtype and device."""
     dtype, device = _like(input, dtype, device)
     return rand(input.shape, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def randn_like(input, dtype=None, device=None, requires_grad=False):
+    """Standard normal values with ``input``'s shape, dtype and device."""
     dtype, device = _like(input, dtype, device)
     return randn(input.shape, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def randint_like(input, low, high=None, dtype=None, device=None):
+    """Random integers in ``[low, high)`` with ``input``'s shape, dtype and device."""
     dtype, device = _like(input, dtype, device)
     return randint(low, high, input.shape, dtype=dtype, device=device)
 
@@ -247,3 +254,20 @@ class _on:
         if self.ctx is not None:
             self.ctx.__exit__(*exc)
         return False
+
+
+# Tensor.new_*: factories that take the dtype and device of an existing tensor (as in PyTorch).
+def _new_factory(make, doc):
+    def method(self, *args, dtype=None, device=None, requires_grad=False):
+        dtype, device = _like(self, dtype, device)
+        return make(*args, dtype=dtype, device=device, requires_grad=requires_grad)
+
+    method.__doc__ = doc
+    return method
+
+
+Tensor.new_zeros = _new_factory(zeros, "``new_zeros(*size)``: zeros with this tensor's dtype and device.")
+Tensor.new_ones = _new_factory(ones, "``new_ones(*size)``: ones with this tensor's dtype and device.")
+Tensor.new_empty = _new_factory(empty, "``new_empty(*size)``: a zero-filled tensor with this tensor's dtype and device.")
+Tensor.new_full = _new_factory(full, "``new_full(size, fill_value)``: ``fill_value`` with this tensor's dtype and device.")
+Tensor.new_tensor = _new_factory(tensor, "``new_tensor(data)``: a new tensor from ``data`` with this tensor's dtype and device.")

@@ -328,6 +328,80 @@ register(OpInfo("prod_with_zero", lambda a, dim: a.prod(dim), _prod_with_zero,
                 lambda a, dim: np.prod(a, axis=dim), lambda a, dim: a.prod(dim), gradgrad=False,
                 notes="first-order only: double backward through a zero raises"))
 
+
+# Beyond API.md: running sums, norms, sorting --------------------------------------------------------
+
+
+def _one_dim_sample(shapes=NONEMPTY_DIMS, distinct_values=False):
+    def sample(draw):
+        shape = draw(shapes)
+        x = distinct(draw, shape) if distinct_values else values(draw, shape)
+        return Sample([x], {"dim": draw(st.integers(-len(shape), len(shape) - 1))})
+
+    return sample
+
+
+def _norm_sample(draw):
+    shape = draw(SHAPES)
+    kwargs = {"p": draw(st.sampled_from([2, "fro", 1, 3, 0.5, float("inf"), -float("inf")])),
+              "dim": dim_for(draw, shape), "keepdim": draw(st.booleans())}
+    return Sample([distinct(draw, shape) if kwargs["p"] in (float("inf"), -float("inf")) else values(draw, shape)],
+                  kwargs)
+
+
+def _np_norm(a, p, dim, keepdim):
+    p = 2 if p == "fro" else p
+    if p == float("inf"):
+        return np.max(np.abs(a), axis=dim, keepdims=keepdim)
+    if p == -float("inf"):
+        return np.min(np.abs(a), axis=dim, keepdims=keepdim)
+    return np.sum(np.abs(a) ** p, axis=dim, keepdims=keepdim) ** (1 / p)
+
+
+def _torch_norm(a, p, dim, keepdim):
+    return _t().linalg.vector_norm(a, ord=2 if p == "fro" else p, dim=dim, keepdim=keepdim)
+
+
+def _topk_sample(draw):
+    shape = draw(NONEMPTY_DIMS)
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    return Sample([distinct(draw, shape)], {"k": draw(st.integers(0, shape[dim])), "dim": dim,
+                                            "largest": draw(st.booleans())})
+
+
+def _np_topk(a, k, dim, largest):
+    order = np.argsort(-a if largest else a, axis=dim)
+    return np.take_along_axis(a, np.take(order, np.arange(k), axis=dim), axis=dim)
+
+
+def _triangle_sample(draw):
+    shape = draw(hnp.array_shapes(min_dims=2, max_dims=3, max_side=4))
+    return Sample([values(draw, shape)], {"diagonal": draw(st.integers(-3, 3))})
+
+
+register(
+    OpInfo("cumsum", lambda a, dim: a.cumsum(dim), _one_dim_sample(), lambda a, dim: np.cumsum(a, axis=dim),
+           lambda a, dim: a.cumsum(dim)),
+    OpInfo("norm", lambda a, **kw: a.norm(**kw), _norm_sample, _np_norm, _torch_norm,
+           notes="p in {2, 'fro', 1, 3, 0.5, inf, -inf}"),
+    OpInfo("sort_values", lambda a, dim: a.sort(dim).values, _one_dim_sample(distinct_values=True),
+           lambda a, dim: np.sort(a, axis=dim), lambda a, dim: a.sort(dim).values),
+    OpInfo("sort_descending_values", lambda a, dim: a.sort(dim, descending=True).values,
+           _one_dim_sample(distinct_values=True), lambda a, dim: -np.sort(-a, axis=dim),
+           lambda a, dim: a.sort(dim, descending=True).values),
+    OpInfo("argsort", lambda a, dim: a.argsort(dim), _one_dim_sample(distinct_values=True),
+           lambda a, dim: np.argsort(a, axis=dim), lambda a, dim: a.argsort(dim), grad=False),
+    OpInfo("topk_values", lambda a, **kw: a.topk(**kw).values, _topk_sample, _np_topk,
+           lambda a, **kw: a.topk(**kw).values),
+    OpInfo("topk_indices", lambda a, **kw: a.topk(**kw).indices, _topk_sample,
+           lambda a, k, dim, largest: np.take(np.argsort(-a if largest else a, axis=dim), np.arange(k), axis=dim),
+           lambda a, **kw: a.topk(**kw).indices, grad=False),
+    OpInfo("tril", lambda a, diagonal: a.tril(diagonal), _triangle_sample, lambda a, diagonal: np.tril(a, diagonal),
+           lambda a, diagonal: a.tril(diagonal)),
+    OpInfo("triu", lambda a, diagonal: a.triu(diagonal), _triangle_sample, lambda a, diagonal: np.triu(a, diagonal),
+           lambda a, diagonal: a.triu(diagonal)),
+)
+
 # Shape ops --------------------------------------------------------------------------------------
 
 

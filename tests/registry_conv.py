@@ -6,6 +6,8 @@ views, col2im) with minigrad's implementation.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from hypothesis import strategies as st
 
@@ -312,4 +314,31 @@ register(
            lambda a, **kw: _torch_F().unfold(a, **kw)),
     OpInfo("fold", lambda a, **kw: F.fold(a, **kw), _fold_sample, np_fold,
            lambda a, **kw: _torch_F().fold(a, **kw)),
+)
+
+
+def _adaptive_sample(draw):
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 2)), draw(st.integers(1, 7)), draw(st.integers(1, 7)))
+    size = draw(st.one_of(st.integers(1, 5), st.tuples(st.one_of(st.none(), st.integers(1, 5)), st.integers(1, 5))))
+    unbatched = draw(st.booleans())
+    return Sample([values(draw, shape[1:] if unbatched else shape)], {"output_size": size})
+
+
+def np_adaptive_avg_pool2d(x, output_size):
+    """Loops over output cells with PyTorch's window bounds (independent of minigrad's matrix form)."""
+    h_in, w_in = x.shape[-2:]
+    h, w = (output_size, output_size) if isinstance(output_size, int) else output_size
+    h = h_in if h is None else h
+    out = np.empty(x.shape[:-2] + (h, w))
+    for i in range(h):
+        r0, r1 = math.floor(i * h_in / h), math.ceil((i + 1) * h_in / h)
+        for j in range(w):
+            c0, c1 = math.floor(j * w_in / w), math.ceil((j + 1) * w_in / w)
+            out[..., i, j] = x[..., r0:r1, c0:c1].mean(axis=(-2, -1))
+    return out
+
+
+register(
+    OpInfo("adaptive_avg_pool2d", lambda a, **kw: F.adaptive_avg_pool2d(a, **kw), _adaptive_sample,
+           np_adaptive_avg_pool2d, lambda a, **kw: _torch_F().adaptive_avg_pool2d(a, **kw)),
 )

@@ -306,3 +306,54 @@ register(
     OpInfo("erf", lambda x: F.erf(x), lambda draw: Sample([values(draw, draw(SHAPES), "wide")]), _np_erf,
            lambda x: x.erf()),
 )
+
+
+# ----------------------------------------------------------------------------- more activations and losses
+def _huber_sample(param):
+    def sample(draw):
+        shape = draw(SHAPES)
+        # differences of size up to 4 around a threshold in [0.3, 2], kept 0.05 away from the kink at |d| = threshold
+        threshold = draw(st.sampled_from([0.3, 1.0, 2.0]))
+        rng = _rng(draw)
+        target = rng.uniform(-1, 1, shape)
+        size = rng.uniform(0.0, 4.0, shape)
+        size = np.where(np.abs(size - threshold) < 0.05, threshold + 0.1, size)
+        x = target + size * rng.choice([-1.0, 1.0], shape)
+        return Sample([np.asarray(x), np.asarray(target)], {"reduction": draw(REDUCTIONS), param: threshold})
+
+    return sample
+
+
+def _np_huber(x, t, reduction, delta):
+    d = np.abs(x - t)
+    return _np_reduce(np.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta)), reduction)
+
+
+def _np_smooth_l1(x, t, reduction, beta):
+    d = np.abs(x - t)
+    return _np_reduce(np.where(d < beta, 0.5 * d * d / beta, d - 0.5 * beta), reduction)
+
+
+def _softplus_sample(draw):
+    return Sample([values(draw, draw(SHAPES), "wide")], {"beta": draw(st.sampled_from([1.0, 0.5, 3.0])),
+                                                         "threshold": draw(st.sampled_from([20.0, 2.0]))})
+
+
+def _np_softplus(x, beta, threshold):
+    return np.where(beta * x > threshold, x, np.log1p(np.exp(beta * x)) / beta)
+
+
+register(
+    OpInfo("elu", lambda x, **kw: F.elu(x, **kw),
+           lambda draw: Sample([values(draw, draw(SHAPES), "wide")], {"alpha": draw(st.sampled_from([1.0, 0.5]))}),
+           lambda x, alpha: np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))),
+           lambda x, **kw: _tf().elu(x, **kw)),
+    OpInfo("silu", lambda x: F.silu(x), lambda draw: Sample([values(draw, draw(SHAPES), "wide")]),
+           lambda x: x / (1 + np.exp(-x)), lambda x: _tf().silu(x)),
+    OpInfo("softplus_beta_threshold", lambda x, **kw: F.softplus(x, **kw), _softplus_sample, _np_softplus,
+           lambda x, **kw: _tf().softplus(x, **kw)),
+    OpInfo("huber_loss", lambda x, t, **kw: F.huber_loss(x, t, **kw), _huber_sample("delta"), _np_huber,
+           lambda x, t, **kw: _tf().huber_loss(x, t, **kw)),
+    OpInfo("smooth_l1_loss", lambda x, t, **kw: F.smooth_l1_loss(x, t, **kw), _huber_sample("beta"), _np_smooth_l1,
+           lambda x, t, **kw: _tf().smooth_l1_loss(x, t, **kw)),
+)

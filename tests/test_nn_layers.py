@@ -476,7 +476,8 @@ def test_layer_norm_shape_mismatch_names_shapes():
 ACTIVATIONS = [
     ("ReLU", (), {}), ("Tanh", (), {}), ("Sigmoid", (), {}), ("Softmax", (), {"dim": 1}),
     ("Softmax", (), {"dim": -1}), ("LogSoftmax", (), {"dim": 0}), ("LeakyReLU", (0.2,), {}),
-    ("GELU", (), {}), ("GELU", (), {"approximate": "tanh"}), ("SiLU", (), {}),
+    ("GELU", (), {}), ("GELU", (), {"approximate": "tanh"}), ("SiLU", (), {}), ("ELU", (), {}),
+    ("ELU", (0.5,), {}), ("Softplus", (), {}), ("Softplus", (), {"beta": 2.0, "threshold": 3.0}),
 ]
 
 

@@ -17,7 +17,7 @@ from . import functional as F
 from .module import Module, Parameter
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
-           "Unfold", "Fold"]
+           "AdaptiveAvgPool2d", "Unfold", "Fold"]
 
 
 def _tuple(value, n):
@@ -222,6 +222,21 @@ class AvgPool2d(Module):
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average pooling to a fixed ``output_size`` (an int or ``(h, w)``) whatever the input size; no parameters.
+    ``AdaptiveAvgPool2d(1)`` is global average pooling."""
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, input):
+        return F.adaptive_avg_pool2d(input, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
 
 
 class AvgPool1d(Module):

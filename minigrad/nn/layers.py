@@ -24,6 +24,7 @@ from .module import Module, Parameter
 __all__ = [
     "Linear", "Flatten", "Unflatten", "Dropout", "Embedding", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d",
     "LayerNorm", "ReLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "LeakyReLU", "GELU", "SiLU",
+    "ELU", "Softplus",
 ]
 
 
@@ -393,10 +394,38 @@ class SiLU(Module):
         self.inplace = inplace
 
     def forward(self, input):
-        return input * input.sigmoid()
+        return F.silu(input)
 
     def extra_repr(self):
         return "inplace=True" if self.inplace else ""
+
+
+class ELU(Module):
+    """Exponential linear unit: ``x`` for ``x > 0``, else ``alpha * (e^x - 1)``."""
+
+    def __init__(self, alpha=1.0, inplace=False):
+        super().__init__()
+        self.alpha, self.inplace = alpha, inplace
+
+    def forward(self, input):
+        return F.elu(input, self.alpha)
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
+
+
+class Softplus(Module):
+    """``log(1 + e^(beta x)) / beta`` elementwise (linear where ``beta x > threshold``)."""
+
+    def __init__(self, beta=1.0, threshold=20.0):
+        super().__init__()
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, input):
+        return F.softplus(input, self.beta, self.threshold)
+
+    def extra_repr(self):
+        return f"beta={self.beta}, threshold={self.threshold}"
 
 
 def _implicit_softmax_dim(ndim, name):

@@ -12,13 +12,13 @@ from .pointwise import (  # noqa: F401
     sub, tanh, where,
 )
 from .reduce import (  # noqa: F401
-    MaxResult, all_, amax, amin, any_, argmax, argmin, log_softmax, logsumexp, max, mean, min, prod, softmax,
-    std, sum, sum_to, var,
+    MaxResult, SortResult, all_, amax, amin, any_, argmax, argmin, argsort, cumsum, log_softmax, logsumexp, max,
+    mean, min, norm, prod, softmax, sort, std, sum, sum_to, topk, var,
 )
 from .shape import (  # noqa: F401
     broadcast_shapes, broadcast_tensors, broadcast_to, cat, chunk, clone, concat, concatenate, contiguous,
-    expand, flatten, flip, pad, permute, repeat, reshape, split, squeeze, stack, t, to, transpose, unbind,
-    unsqueeze,
+    expand, flatten, flip, pad, permute, repeat, reshape, split, squeeze, stack, t, to, transpose, tril,
+    triu, unbind, unsqueeze,
 )
 from . import inplace  # noqa: F401,E402
 

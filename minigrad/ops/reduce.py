@@ -375,3 +375,121 @@ def _one_dim(dim, ndim):
             return None
         raise ValueError(f"expected a single dim, got {dim!r}")
     return dims[0]
+
+
+# ----------------------------------------------------------------------------- cumulative sums and norms
+
+
+class Cumsum(Op):
+    """out[..., i, ...] = x[..., 0, ...] + ... + x[..., i, ...] along ``dim``;
+    backward: the same running sum taken from the other end (a reversed cumsum)."""
+
+    def forward(self, x):
+        out = xp_of(x).cumsum(x, axis=self.dim)
+        return out.astype("int64") if out.dtype.kind == "b" else out
+
+    def backward(self, grad):
+        return grad.flip(self.dim).cumsum(self.dim).flip(self.dim)
+
+
+@tensor_method()
+def cumsum(input, dim):
+    """Running sum along ``dim``; same shape as ``input``."""
+    d = _one_dim(dim, input.ndim)
+    if d is None:  # 0-d: nothing to accumulate
+        return input.clone()
+    return Cumsum.apply(input, dim=d)
+
+
+class VectorNorm2(Op):
+    """out = sqrt(sum(x^2)) over ``dims``;  d out/dx = x / out (0 where out is 0, as in PyTorch)"""
+
+    save_output = True
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        xp = xp_of(x)
+        return xp.sqrt((x * x).sum(axis=_axis(self.dims, x.ndim), keepdims=self.keepdim))
+
+    def backward(self, grad):
+        (x,) = self.inputs
+        out = _spread(self.output, self.in_shape, self.dims, self.keepdim)
+        g = _spread(grad, self.in_shape, self.dims, self.keepdim)
+        from .pointwise import where
+
+        zero = constant(out.data == 0)
+        return x * where(zero, 0.0, g / where(zero, 1.0, out))
+
+
+@tensor_method()
+def norm(input, p=2, dim=None, keepdim=False):
+    """Vector p-norm over ``dim`` (all elements when None): ``(sum |x|^p)^(1/p)``.
+
+    ``p`` may be a positive number, ``float('inf')`` (largest ``|x|``),
+    ``-float('inf')`` (smallest), 0 (count of nonzeros) or ``'fro'`` (= 2).
+    The 2-norm's gradient at an all-zero input is 0, as in PyTorch.
+    """
+    if input.dtype.kind != "f":
+        raise TypeError(f"norm: expected a floating-point tensor, got dtype {input.dtype}")
+    dims = normalize_dims(dim, input.ndim)
+    if p == "fro" or p == 2:
+        return VectorNorm2.apply(input, dims=dims, keepdim=keepdim)
+    if isinstance(p, str):
+        raise ValueError(f"norm: unsupported p={p!r} (use a number, float('inf') or 'fro')")
+    p = float(p)
+    if p == float("inf"):
+        return input.abs().amax(dim=dims, keepdim=keepdim)
+    if p == -float("inf"):
+        return input.abs().amin(dim=dims, keepdim=keepdim)
+    if p == 0:
+        return (input != 0).to(input.dtype).sum(dim=dims, keepdim=keepdim)
+    if p == 1:
+        return input.abs().sum(dim=dims, keepdim=keepdim)
+    if p < 0:
+        raise ValueError(f"norm: p must be positive, inf or -inf, got {p}")
+    return (input.abs() ** p).sum(dim=dims, keepdim=keepdim) ** (1.0 / p)
+
+
+# ----------------------------------------------------------------------------- sorting
+
+SortResult = namedtuple("SortResult", ["values", "indices"])
+SortResult.__doc__ = "``(values, indices)`` returned by ``sort`` and ``topk``."
+
+
+def _order(input, dim, descending):
+    """Indices that sort ``input`` along ``dim`` (a raw array)."""
+    xp = xp_of(input.data)
+    idx = xp.argsort(input.data, axis=dim, kind="stable")
+    return xp.flip(idx, axis=dim) if descending else idx
+
+
+@tensor_method()
+def sort(input, dim=-1, descending=False):
+    """Sort along ``dim``: ``(values, indices)``; the gradient flows back to where each value came from."""
+    if input.ndim == 0:
+        return SortResult(input.clone(), constant(xp_of(input.data).zeros((), dtype="int64")))
+    (d,) = normalize_dims(dim, input.ndim)
+    idx = _order(input, d, descending)
+    return SortResult(input.gather(d, constant(idx)), constant(idx))
+
+
+@tensor_method()
+def argsort(input, dim=-1, descending=False):
+    """Indices that sort ``input`` along ``dim`` (no gradient)."""
+    return sort(input, dim, descending).indices
+
+
+@tensor_method()
+def topk(input, k, dim=-1, largest=True, sorted=True):
+    """The ``k`` largest (``largest=False``: smallest) elements along ``dim``, as ``(values, indices)``,
+    in sorted order.  Output shape: ``input``'s with ``dim`` of size ``k``."""
+    d = normalize_dims(dim, input.ndim)
+    d = d[0] if d else None
+    size = input.shape[d] if d is not None else 1
+    if not 0 <= int(k) <= size:
+        raise ValueError(f"topk: k={k} is out of range for dim {dim} of size {size} (shape {input.shape})")
+    if d is None:
+        return sort(input)
+    idx = _order(input, d, largest)
+    idx = xp_of(idx).take(idx, xp_of(idx).arange(int(k)), axis=d)
+    return SortResult(input.gather(d, constant(idx)), constant(idx))

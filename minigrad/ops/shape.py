@@ -471,6 +471,37 @@ def repeat(input, *sizes):
     return out.reshape(tuple(r * s for r, s in zip(sizes, x.shape)))
 
 
+class Triangle(Op):
+    """Keep the lower (``upper=False``) or upper triangle of the last two dims, zero the rest;
+    the gradient is masked the same way."""
+
+    def forward(self, x):
+        xp = xp_of(x)
+        return xp.triu(x, self.diagonal) if self.upper else xp.tril(x, self.diagonal)
+
+    def backward(self, grad):
+        return Triangle.apply(grad, diagonal=self.diagonal, upper=self.upper)
+
+
+def _triangle(input, diagonal, upper):
+    if input.ndim < 2:
+        name = "triu" if upper else "tril"
+        raise ValueError(f"{name}: expected a tensor with at least 2 dimensions, got shape {input.shape}")
+    return Triangle.apply(input, diagonal=int(diagonal), upper=upper)
+
+
+@tensor_method()
+def tril(input, diagonal=0):
+    """Lower triangle of the last two dims (elements with ``col - row <= diagonal``); the rest 0."""
+    return _triangle(input, diagonal, False)
+
+
+@tensor_method()
+def triu(input, diagonal=0):
+    """Upper triangle of the last two dims (elements with ``col - row >= diagonal``); the rest 0."""
+    return _triangle(input, diagonal, True)
+
+
 # ----------------------------------------------------------------------------- conversions
 
 

@@ -18,7 +18,7 @@ from ...ops.conv import (
 )
 
 __all__ = ["conv1d", "conv2d", "conv_transpose2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
-           "unfold", "fold"]
+           "adaptive_avg_pool2d", "unfold", "fold"]
 
 
 # ----------------------------------------------------------------------------- argument checking
@@ -329,6 +329,43 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     s = k if stride is None else _ints(stride, 1, "stride", "avg_pool1d", 1)[0]
     p, = _ints(padding, 1, "padding", "avg_pool1d", 0)
     out = avg_pool2d(x.unsqueeze(2), (1, k), (1, s), (0, p), ceil_mode, count_include_pad).squeeze(2)
+    return out.squeeze(0) if unbatched else out
+
+
+def _adaptive_pool_matrix(n_in, n_out, like):
+    """(n_out, n_in) matrix whose row i averages input cells floor(i n_in / n_out) .. ceil((i+1) n_in / n_out) - 1."""
+    i = np.arange(n_out)
+    starts = (i * n_in) // n_out
+    ends = -((-(i + 1) * n_in) // n_out)
+    cells = np.arange(n_in)
+    inside = (cells >= starts[:, None]) & (cells < ends[:, None])
+    weights = inside / (ends - starts)[:, None]
+    return Tensor(B.to_device(weights.astype(like.dtype), like.device))
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Average pooling to a fixed output size, as ``torch.nn.functional.adaptive_avg_pool2d``.
+
+    input (N, C, H, W) or (C, H, W); ``output_size`` an int or ``(h, w)`` (None keeps
+    that input size).  Output cell ``(i, j)`` is the mean of rows
+    ``floor(i H / h) .. ceil((i + 1) H / h) - 1`` and the matching columns.  Computed as
+    ``P_h @ x @ P_w^T`` with two small constant averaging matrices, so it needs no
+    loop and its gradient is two matrix products.
+    """
+    fn = "adaptive_avg_pool2d"
+    x, unbatched = _batched(input, 2, fn)
+    if x.dtype.kind != "f":
+        raise TypeError(f"{fn}: expected a floating-point input, got dtype {x.dtype}")
+    sizes = (output_size, output_size) if output_size is None or isinstance(output_size, numbers.Integral) \
+        else tuple(output_size)
+    if len(sizes) != 2:
+        raise ValueError(f"{fn}: output_size must be an int or a pair, got {output_size!r}")
+    h, w = (x.shape[2 + k] if v is None else int(v) for k, v in enumerate(sizes))
+    if h <= 0 or w <= 0:
+        raise ValueError(f"{fn}: output_size must be positive, got {output_size!r}")
+    if x.shape[2] == 0 or x.shape[3] == 0:
+        raise ValueError(f"{fn}: input of shape {tuple(input.shape)} has an empty spatial dimension")
+    out = _adaptive_pool_matrix(x.shape[2], h, x) @ x @ _adaptive_pool_matrix(x.shape[3], w, x).mT
     return out.squeeze(0) if unbatched else out
 
 

@@ -27,8 +27,10 @@ import numpy as np
 from ... import _backend as B
 from ...engine import Op, Tensor, is_grad_enabled
 from ...ops._common import constant, xp_of
+from ...ops.pointwise import softplus as _softplus_op, where
 
-__all__ = ["linear", "dropout", "embedding", "one_hot", "batch_norm", "layer_norm", "gelu", "erf"]
+__all__ = ["linear", "dropout", "embedding", "one_hot", "batch_norm", "layer_norm", "gelu", "erf", "elu", "silu",
+           "softplus"]
 
 
 def _check_tensor(x, fn_name, arg="input"):
@@ -553,3 +555,39 @@ def gelu(input, approximate="none"):
         inner = (input + input * input * input * 0.044715) * math.sqrt(2.0 / math.pi)
         return input * 0.5 * (inner.tanh() + 1.0)
     raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+class EluOp(Op):
+    """out = x if x > 0 else alpha * (e^x - 1);  d out/dx = 1 if x > 0 else out + alpha"""
+
+    save_output = True
+
+    def forward(self, x):
+        xp = xp_of(x)
+        self.positive = x > 0
+        negative = xp.expm1(xp.minimum(x, 0))  # min: no overflow in the branch that is not taken
+        negative *= self.alpha
+        return xp.where(self.positive, x, negative)
+
+    def backward(self, grad):
+        return where(constant(self.positive), grad, grad * (self.output + self.alpha))
+
+
+def elu(input, alpha=1.0):
+    """Exponential linear unit: ``x`` for ``x > 0``, else ``alpha * (e^x - 1)``.  Shape: any."""
+    _check_float(input, "elu")
+    return EluOp.apply(input, alpha=float(alpha))
+
+
+def silu(input):
+    """Sigmoid linear unit (swish): ``x * sigmoid(x)``.  Shape: any."""
+    _check_float(input, "silu")
+    return input * input.sigmoid()
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    """``log(1 + e^(beta x)) / beta``, and ``x`` itself where ``beta x > threshold`` (as PyTorch).  Shape: any."""
+    _check_float(input, "softplus")
+    scaled = input if beta == 1 else input * float(beta)
+    smooth = _softplus_op(scaled) if beta == 1 else _softplus_op(scaled) / float(beta)
+    return where(scaled > threshold, input, smooth)

@@ -21,9 +21,10 @@ import numpy as np
 from ... import _backend as B
 from ...engine import Op, Tensor, is_grad_enabled
 from ...ops._common import constant, xp_of
+from ...ops.pointwise import where
 
-__all__ = ["cross_entropy", "nll_loss", "mse_loss", "l1_loss", "binary_cross_entropy",
-           "binary_cross_entropy_with_logits"]
+__all__ = ["cross_entropy", "nll_loss", "mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss",
+           "binary_cross_entropy", "binary_cross_entropy_with_logits"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -333,6 +334,34 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     reduction = _reduction(reduction, size_average, reduce, "l1_loss")
     target = _pair_shapes(input, target, "l1_loss")
     return _reduce((input - target).abs(), reduction)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0):
+    """Huber loss: ``0.5 d^2`` where ``|d| < delta``, else ``delta (|d| - 0.5 delta)``, with ``d = input - target``.
+
+    Quadratic near zero, linear (so robust to outliers) beyond ``delta``.  Shapes: any two equal shapes.
+    """
+    reduction = _reduction(reduction, fn_name="huber_loss")
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+    target = _pair_shapes(input, target, "huber_loss")
+    diff = input - target
+    size = diff.abs()
+    return _reduce(where(size < delta, diff * diff * 0.5, (size - 0.5 * delta) * float(delta)), reduction)
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    """Smooth L1: ``0.5 d^2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 beta`` (``huber_loss / beta``;
+    plain L1 when ``beta == 0``).  Shapes: any two equal shapes."""
+    reduction = _reduction(reduction, size_average, reduce, "smooth_l1_loss")
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
+    target = _pair_shapes(input, target, "smooth_l1_loss")
+    diff = input - target
+    size = diff.abs()
+    if beta == 0:
+        return _reduce(size, reduction)
+    return _reduce(where(size < beta, diff * diff * (0.5 / beta), size - 0.5 * beta), reduction)
 
 
 # ----------------------------------------------------------------------------- binary targets
