@@ -187,6 +187,7 @@ class Op:
     differentiable_backward = True  # False: backward uses raw arrays; no double backward
     freed = False  # set once backward has released what the node saved
     _retained = None  # {output index: weakref} of outputs that called retain_grad()
+    _hooks = None  # {output index: [hook, ...]} from register_hook on this node's outputs
     _n_out = 1
 
     @classmethod
@@ -358,7 +359,7 @@ class Tensor:
     """
 
     __slots__ = ("data", "grad", "grad_fn", "requires_grad", "_out_index", "_version",
-                 "_retains_grad", "__weakref__")
+                 "_retains_grad", "_hooks", "__weakref__")  # _hooks: set only on leaves with hooks
     __array_ufunc__ = None  # ndarray + Tensor -> Tensor.__radd__, not an object array
     __array_priority__ = 1000
 
@@ -498,6 +499,24 @@ class Tensor:
     def retains_grad(self):
         return self._retains_grad
 
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` with this tensor's gradient during backward; if it returns a tensor,
+        that replaces the gradient.  For a leaf, the hook sees the sum of everything the backward
+        brings, before it is added to ``.grad``.  Returns a handle whose ``remove()`` undoes it."""
+        if not self.requires_grad:
+            raise RuntimeError(f"register_hook on a tensor of shape {self.shape} that does not require grad")
+        if self.grad_fn is None:
+            hooks = getattr(self, "_hooks", None)
+            if hooks is None:
+                hooks = self._hooks = []
+        else:
+            node = self.grad_fn
+            if node._hooks is None:
+                node._hooks = {}
+            hooks = node._hooks.setdefault(self._out_index, [])
+        hooks.append(hook)
+        return RemovableHandle(hooks, hook)
+
     def detach(self):
         """A tensor sharing this data but cut from the graph (no grad_fn, no requires_grad)."""
         t = _wrap(self.data, None, 0)
@@ -519,6 +538,26 @@ class Tensor:
 
     def _bump_version(self):
         self._version[0] += 1
+
+
+class RemovableHandle:
+    """Returned by ``register_hook``: ``handle.remove()`` takes the hook off."""
+
+    def __init__(self, hooks, hook):
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self):
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+def _run_hooks(hooks, g):
+    """Pass gradient ``g`` through tensor hooks; a hook returning a tensor replaces it."""
+    for hook in list(hooks):
+        out = hook(g)
+        if out is not None:
+            g = _as_gradient(out, g)
+    return g
 
 
 def _root_gradient(output, gradient):
@@ -558,6 +597,7 @@ def run_backward(roots, root_grads, retain_graph, create_graph, capture=None):
     heap = []  # (-seq, node): the node with the highest sequence number runs first
     captured = None
     owned = set()  # ids of arrays already stored in some .grad: never share one array
+    hooked = {}  # id(leaf) -> [leaf, summed gradient] for leaves with hooks: run them once, at the end
     if capture is not None:
         captured = [None] * len(capture)
         nonleaf_targets = {}
@@ -568,7 +608,7 @@ def run_backward(roots, root_grads, retain_graph, create_graph, capture=None):
 
     with set_grad_enabled(create_graph):
         for t, g in zip(roots, root_grads):
-            _deliver(t, g, pending, heap, capture, captured, create_graph, owned)
+            _deliver(t, g, pending, heap, capture, captured, create_graph, owned, hooked)
         heappop, heappush = heapq.heappop, heapq.heappush
         while heap:
             _, node = heappop(heap)
@@ -579,6 +619,10 @@ def run_backward(roots, root_grads, retain_graph, create_graph, capture=None):
                     "saved values were freed after the first backward; pass retain_graph=True to the "
                     "first backward() if you need to backward twice"
                 )
+            if node._hooks:
+                for i, hooks in node._hooks.items():
+                    if grads[i] is not None and hooks:
+                        grads[i] = _run_hooks(hooks, grads[i])
             if node._retained:
                 for i, ref in node._retained.items():
                     t = ref()
@@ -617,7 +661,7 @@ def run_backward(roots, root_grads, retain_graph, create_graph, capture=None):
                     gx = gx.to(x.data.dtype)
                 fn = x.grad_fn
                 if fn is None or capture is not None:
-                    _deliver(x, gx, pending, heap, capture, captured, create_graph, owned)
+                    _deliver(x, gx, pending, heap, capture, captured, create_graph, owned, hooked)
                     continue
                 # _deliver inlined for the common case: a gradient for another node.
                 buf = pending.get(fn)
@@ -630,13 +674,25 @@ def run_backward(roots, root_grads, retain_graph, create_graph, capture=None):
                     buf[i] = gx if buf[i] is None else buf[i] + gx
             if not retain_graph:
                 node._release()
+        for t, g in hooked.values():
+            _deliver(t, _run_hooks(t._hooks, g), pending, heap, capture, captured, create_graph, owned)
     return captured
 
 
-def _deliver(t, g, pending, heap, capture, captured, create_graph, owned):
-    """Send gradient ``g`` to tensor ``t``: to its node, or into a leaf's ``.grad``."""
+def _deliver(t, g, pending, heap, capture, captured, create_graph, owned, hooked=None):
+    """Send gradient ``g`` to tensor ``t``: to its node, or into a leaf's ``.grad``.
+
+    ``hooked``: where gradients for leaves with hooks are summed instead, so that their hooks
+    run once on the total."""
     node = t.grad_fn
     if node is None:
+        if hooked is not None and getattr(t, "_hooks", None):
+            entry = hooked.get(id(t))
+            if entry is None:
+                hooked[id(t)] = [t, g]
+            else:
+                entry[1] = entry[1] + g
+            return
         if capture is not None:
             entry = capture.get(id(t))
             if entry is not None:

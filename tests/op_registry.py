@@ -402,6 +402,22 @@ register(
            lambda a, diagonal: a.triu(diagonal)),
 )
 
+def _remainder_sample(draw):
+    """Kept away from the jumps of %: b in {+-0.5, +-1, +-2} and a = k + f with f near 0.3, so a / b has a
+    fractional part of at least 0.1 for every pairing that broadcasting makes."""
+    shapes = draw(hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=4))
+    a_shape, b_shape = shapes.input_shapes
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    b = rng.choice([0.5, 1.0, 2.0], b_shape) * rng.choice([-1.0, 1.0], b_shape)
+    a = rng.integers(-4, 4, a_shape) + rng.uniform(0.28, 0.32, a_shape)
+    return Sample([np.asarray(a, dtype=np.float64), np.asarray(b)])
+
+
+register(
+    OpInfo("remainder", lambda a, b: a % b, _remainder_sample, np.remainder, lambda a, b: a % b),
+    OpInfo("floor_divide", lambda a, b: a // b, _remainder_sample, np.floor_divide, lambda a, b: a // b, grad=False),
+)
+
 # Shape ops --------------------------------------------------------------------------------------
 
 

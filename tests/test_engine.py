@@ -376,3 +376,44 @@ def test_blas_thread_count_can_be_set_and_read():
     assert mg.get_num_threads() == before
     with pytest.raises(ValueError):
         mg.set_num_threads(0)
+
+
+# ----------------------------------------------------------------------------- tensor hooks
+def test_leaf_hook_runs_once_on_the_summed_gradient_and_can_be_removed():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    seen = []
+    handle = x.register_hook(lambda g: seen.append(g.tolist()))
+    (x * 2 + x * 3).sum().backward()  # two contributions, one call
+    assert seen == [[5.0, 5.0]] and x.grad.tolist() == [5.0, 5.0]
+    handle.remove()
+    (x * 2).sum().backward()
+    assert len(seen) == 1 and x.grad.tolist() == [7.0, 7.0]
+
+
+def test_hook_return_value_replaces_the_gradient_upstream():
+    y = mg.tensor([1.0, -1.0], requires_grad=True)
+    z = y * 2
+    z.register_hook(lambda g: g * 10)
+    z.retain_grad()
+    (z.sum() + z.sum()).backward()
+    assert z.grad.tolist() == [20.0, 20.0]  # retain_grad sees the hooked gradient, as in PyTorch
+    assert y.grad.tolist() == [40.0, 40.0]
+
+
+def test_hooks_also_run_in_autograd_grad():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    x.register_hook(lambda g: g * 7)
+    (g,) = mg.autograd.grad((x * 2).sum(), x)
+    assert g.tolist() == [14.0, 14.0] and x.grad is None
+
+
+def test_register_hook_needs_a_tensor_that_requires_grad():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        mg.zeros(2).register_hook(lambda g: g)
+
+
+def test_hook_returning_a_wrong_shape_is_a_clear_error():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    x.register_hook(lambda g: g.sum())
+    with pytest.raises(ValueError, match=r"\(\).*\(2,\)"):
+        (x * 2).sum().backward()

@@ -6,10 +6,10 @@ methods and operators (``x.exp()``, ``x + y``, ``x[idx]``).
 from .index import gather, getitem, index_select, scatter_add_flat, setitem  # noqa: F401
 from .linalg import bmm, dot, matmul, mm  # noqa: F401
 from .pointwise import (  # noqa: F401
-    abs, add, allclose, ceil, clamp, cos, div, eq, equal, exp, expm1, floor, ge, gt, isfinite, isnan, le,
-    leaky_relu, log, log1p, logical_and, logical_not, logical_or, logical_xor, lt, masked_fill, maximum,
-    minimum, mul, ne, neg, pow, reciprocal, relu, round, rsqrt, sigmoid, sign, sin, softplus, sqrt, square,
-    sub, tanh, where,
+    abs, add, allclose, ceil, clamp, cos, div, eq, equal, exp, expm1, floor, floor_divide, ge, gt, isfinite,
+    isnan, le, leaky_relu, log, log1p, logical_and, logical_not, logical_or, logical_xor, lt, masked_fill,
+    maximum, minimum, mul, ne, neg, pow, reciprocal, relu, remainder, round, rsqrt, sigmoid, sign, sin,
+    softplus, sqrt, square, sub, tanh, where,
 )
 from .reduce import (  # noqa: F401
     MaxResult, SortResult, all_, amax, amin, any_, argmax, argmin, argsort, cumsum, log_softmax, logsumexp, max,

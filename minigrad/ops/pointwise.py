@@ -468,6 +468,38 @@ floor = _rounding("floor")
 ceil = _rounding("ceil")
 round = _rounding("round")
 
+
+class Remainder(Op):
+    """out = a - b * floor(a / b) (the sign of b, as Python's % and PyTorch's remainder);
+    d out/da = 1, d out/db = -floor(a / b)"""
+
+    def forward(self, a, b):
+        xp = xp_of(a)
+        self.quotient = xp.floor_divide(a, b)
+        return xp.remainder(a, b)
+
+    def backward(self, grad):
+        need_a, need_b = self.needs_input_grad
+        return (grad if need_a else None), (grad * constant(-self.quotient) if need_b else None)
+
+
+@tensor_method("remainder", "__mod__")
+def remainder(input, other):
+    """Elementwise ``input % other`` with the sign of ``other`` (Python's rule)."""
+    input, other = pair(input, other)
+    return Remainder.apply(input, other)
+
+
+@tensor_method("floor_divide", "__floordiv__")
+def floor_divide(input, other):
+    """Elementwise ``input // other``, rounded down (no gradient: it is piecewise constant)."""
+    input, other = pair(input, other)
+    return constant(xp_of(input.data).floor_divide(input.data, other.data))
+
+
+Tensor.__rmod__ = _reflect(remainder)
+Tensor.__rfloordiv__ = _reflect(floor_divide)
+
 # ----------------------------------------------------------------------------- comparisons and logic
 # Comparisons give boolean tensors with no gradient, as in PyTorch.
 
@@ -505,11 +537,13 @@ def logical_not(input):
 
 @tensor_method()
 def isnan(input):
+    """Elementwise test for NaN (no gradient)."""
     return constant(xp_of(input.data).isnan(input.data))
 
 
 @tensor_method()
 def isfinite(input):
+    """Elementwise test for finite values (not inf or NaN; no gradient)."""
     return constant(xp_of(input.data).isfinite(input.data))
 
 
