@@ -275,6 +275,36 @@ def test_hessian_vector_product():
     np.testing.assert_allclose(hv2.numpy(), hv.numpy(), rtol=1e-10)
 
 
+def _cubic(t):
+    return (t**3).sum() + t[0] * t[1]
+
+
+def _cubic_hessian(x):
+    h = np.diag(6 * x)
+    h[0, 1] = h[1, 0] = 1.0
+    return h
+
+
+def test_functional_hessian_hvp_and_vjp_match_closed_forms():
+    x_np = np.array([1.0, -2.0, 0.5])
+    x = mg.tensor(x_np)
+    np.testing.assert_allclose(mg.autograd.functional.hessian(_cubic, x).data, _cubic_hessian(x_np), rtol=1e-12)
+    v = mg.tensor([0.3, 1.0, -1.0], dtype=mg.float64)
+    value, hv = mg.autograd.functional.hvp(_cubic, x, v)
+    assert value.item() == pytest.approx(_cubic(x).item()) and not value.requires_grad
+    np.testing.assert_allclose(hv.data, _cubic_hessian(x_np) @ v.data, rtol=1e-12)
+    out, vj = mg.autograd.functional.vjp(lambda t: t * t, x, v)
+    np.testing.assert_allclose(vj.data, 2 * x_np * v.data, rtol=1e-12)
+    assert not x.requires_grad  # the caller's tensor is left alone
+    with pytest.raises(ValueError, match="scalar"):
+        mg.autograd.functional.hessian(lambda t: t * 2, x)
+
+
+def test_functional_hessian_of_an_unused_input_is_zero():
+    h = mg.autograd.functional.hessian(lambda t: (t * 0.0).sum(), mg.ones(2, dtype=mg.float64))
+    assert h.shape == (2, 2) and not h.data.any()
+
+
 def test_backward_create_graph_then_second_derivative():
     x = mg.tensor(2.0, dtype=mg.float64, requires_grad=True)
     y = x**4

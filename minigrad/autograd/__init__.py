@@ -4,4 +4,4 @@ from ..engine import (  # noqa: F401
 )
 from .function import Function, FunctionCtx  # noqa: F401
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: F401
-from .functional import hessian_vector_product, jacobian  # noqa: F401
+from .functional import hessian, hessian_vector_product, hvp, jacobian, vjp  # noqa: F401

@@ -13,14 +13,19 @@ def hessian_vector_product(fn, inputs, vectors):
     """
     inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
     vectors = tuple(vectors) if isinstance(vectors, (tuple, list)) else (vectors,)
-    out = fn(*inputs)
+    return _hvp_of_output(fn(*inputs), inputs, vectors)
+
+
+def _hvp_of_output(out, inputs, vectors):
     if out.data.size != 1:
-        raise ValueError(f"hessian_vector_product needs a scalar function, got output shape {out.shape}")
+        raise ValueError(f"a Hessian-vector product needs a scalar function, got output shape {out.shape}")
     gs = grad(out, inputs, create_graph=True)
     dot = None
     for g, v in zip(gs, vectors):
         term = (g * v).sum()
         dot = term if dot is None else dot + term
+    if not dot.requires_grad:  # the gradient does not depend on the inputs: a zero Hessian
+        return tuple(None for _ in inputs)
     return grad(dot, inputs, allow_unused=True)
 
 
@@ -36,3 +41,60 @@ def jacobian(fn, input):
         (g,) = grad(out, x, Tensor(onehot), retain_graph=True, allow_unused=True)
         rows.append(xp.zeros(x.shape, dtype=out.dtype) if g is None else g.data)
     return Tensor(xp.stack(rows).reshape(out.shape + x.shape) if rows else xp.zeros(out.shape + x.shape))
+
+
+def _as_tuple(x):
+    return (tuple(x), True) if isinstance(x, (tuple, list)) else ((x,), False)
+
+
+def _fresh_inputs(inputs):
+    """Inputs as new leaves that require grad (the caller's tensors are left alone)."""
+    return tuple(x.detach().requires_grad_() for x in inputs)
+
+
+def vjp(func, inputs, v=None):
+    """Vector-Jacobian product, as ``torch.autograd.functional.vjp``: ``(func(inputs), v^T J)``.
+
+    ``v`` has the output's shape (may be omitted for a one-element output); the
+    products have the inputs' shapes (a tuple when ``inputs`` is a tuple).
+    """
+    xs, is_tuple = _as_tuple(inputs)
+    xs = _fresh_inputs(xs)
+    out = func(*xs)
+    gs = grad(out, xs, v, allow_unused=True)
+    gs = tuple(g if g is not None else Tensor(B.xp_of(x.data).zeros_like(x.data)) for g, x in zip(gs, xs))
+    return out.detach(), (gs if is_tuple else gs[0])
+
+
+def hvp(func, inputs, v):
+    """Hessian-vector product of a scalar ``func``, as ``torch.autograd.functional.hvp``: ``(func(inputs), H v)``."""
+    xs, is_tuple = _as_tuple(inputs)
+    vs, _ = _as_tuple(v)
+    xs = _fresh_inputs(xs)
+    out = func(*xs)
+    products = _hvp_of_output(out, xs, vs)
+    products = tuple(p if p is not None else Tensor(B.xp_of(x.data).zeros_like(x.data)) for p, x in zip(products, xs))
+    return out.detach(), (products if is_tuple else products[0])
+
+
+def hessian(func, input):
+    """The Hessian of a scalar ``func`` at one tensor ``input``: shape ``input.shape + input.shape``.
+
+    Row ``i`` is the gradient of ``d func / d input_i``: the Jacobian of the gradient, built with
+    ``create_graph=True`` so the gradient can be differentiated again.
+    """
+    x = input.detach().requires_grad_()
+    out = func(x)
+    if out.data.size != 1:
+        raise ValueError(f"hessian needs a scalar function, got output shape {out.shape}")
+    (g,) = grad(out, x, create_graph=True)
+    xp = B.xp_of(g.data)
+    if not g.requires_grad:  # the gradient does not depend on x: a zero Hessian
+        return Tensor(xp.zeros(x.shape + x.shape, dtype=g.dtype))
+    rows = []
+    for j in range(g.data.size):
+        onehot = xp.zeros(g.shape, dtype=g.dtype)
+        onehot.reshape(-1)[j] = 1
+        (h,) = grad(g, x, Tensor(onehot), retain_graph=True, allow_unused=True)
+        rows.append(xp.zeros(x.shape, dtype=g.dtype) if h is None else h.data)
+    return Tensor(xp.stack(rows).reshape(x.shape + x.shape) if rows else xp.zeros(x.shape + x.shape, dtype=g.dtype))
