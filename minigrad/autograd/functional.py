@@ -1,4 +1,4 @@
-"""Higher-level uses of ``grad``: Jacobians and Hessian-vector products."""
+"""Higher-level uses of ``grad``: Jacobians, Hessians, vector-Jacobian and Hessian-vector products."""
 from __future__ import annotations
 
 from .. import _backend as B
@@ -32,15 +32,22 @@ def _hvp_of_output(out, inputs, vectors):
 def jacobian(fn, input):
     """The Jacobian of ``fn`` at ``input`` as a tensor of shape ``output.shape + input.shape``."""
     x = input if input.requires_grad else input.detach().requires_grad_()
-    out = fn(x)
+    return _jacobian_of(fn(x), x)
+
+
+def _jacobian_of(out, x):
+    """d out / d x, one backward per element of ``out`` (row j: the gradient of ``out.flat[j]``)."""
     xp = B.xp_of(out.data)
+    shape = out.shape + x.shape
+    if not out.requires_grad:  # out does not depend on x
+        return Tensor(xp.zeros(shape, dtype=out.dtype))
     rows = []
     for j in range(out.data.size):
         onehot = xp.zeros(out.shape, dtype=out.dtype)
         onehot.reshape(-1)[j] = 1
         (g,) = grad(out, x, Tensor(onehot), retain_graph=True, allow_unused=True)
         rows.append(xp.zeros(x.shape, dtype=out.dtype) if g is None else g.data)
-    return Tensor(xp.stack(rows).reshape(out.shape + x.shape) if rows else xp.zeros(out.shape + x.shape))
+    return Tensor(xp.stack(rows).reshape(shape) if rows else xp.zeros(shape, dtype=out.dtype))
 
 
 def _as_tuple(x):
@@ -52,6 +59,11 @@ def _fresh_inputs(inputs):
     return tuple(x.detach().requires_grad_() for x in inputs)
 
 
+def _zeros_for_none(grads, inputs):
+    """Unused inputs get zero gradients (PyTorch's functional API does the same)."""
+    return tuple(g if g is not None else Tensor(B.xp_of(x.data).zeros_like(x.data)) for g, x in zip(grads, inputs))
+
+
 def vjp(func, inputs, v=None):
     """Vector-Jacobian product, as ``torch.autograd.functional.vjp``: ``(func(inputs), v^T J)``.
 
@@ -61,8 +73,7 @@ def vjp(func, inputs, v=None):
     xs, is_tuple = _as_tuple(inputs)
     xs = _fresh_inputs(xs)
     out = func(*xs)
-    gs = grad(out, xs, v, allow_unused=True)
-    gs = tuple(g if g is not None else Tensor(B.xp_of(x.data).zeros_like(x.data)) for g, x in zip(gs, xs))
+    gs = _zeros_for_none(grad(out, xs, v, allow_unused=True), xs)
     return out.detach(), (gs if is_tuple else gs[0])
 
 
@@ -72,8 +83,7 @@ def hvp(func, inputs, v):
     vs, _ = _as_tuple(v)
     xs = _fresh_inputs(xs)
     out = func(*xs)
-    products = _hvp_of_output(out, xs, vs)
-    products = tuple(p if p is not None else Tensor(B.xp_of(x.data).zeros_like(x.data)) for p, x in zip(products, xs))
+    products = _zeros_for_none(_hvp_of_output(out, xs, vs), xs)
     return out.detach(), (products if is_tuple else products[0])
 
 
@@ -88,13 +98,4 @@ def hessian(func, input):
     if out.data.size != 1:
         raise ValueError(f"hessian needs a scalar function, got output shape {out.shape}")
     (g,) = grad(out, x, create_graph=True)
-    xp = B.xp_of(g.data)
-    if not g.requires_grad:  # the gradient does not depend on x: a zero Hessian
-        return Tensor(xp.zeros(x.shape + x.shape, dtype=g.dtype))
-    rows = []
-    for j in range(g.data.size):
-        onehot = xp.zeros(g.shape, dtype=g.dtype)
-        onehot.reshape(-1)[j] = 1
-        (h,) = grad(g, x, Tensor(onehot), retain_graph=True, allow_unused=True)
-        rows.append(xp.zeros(x.shape, dtype=g.dtype) if h is None else h.data)
-    return Tensor(xp.stack(rows).reshape(x.shape + x.shape) if rows else xp.zeros(x.shape + x.shape, dtype=g.dtype))
+    return _jacobian_of(g, x)
