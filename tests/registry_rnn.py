@@ -8,6 +8,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from minigrad.nn import rnn as R
+from minigrad.nn.utils import rnn as nn_rnn_utils
 from op_registry import OpInfo, Sample, register, values
 
 
@@ -86,4 +87,69 @@ register(
     OpInfo("lstm_cell_nobias", lambda x, h, c, *w: R.lstm_cell(x, (h, c), *w),
            _cell_sample(4, with_cell=True, bias=False), _np_lstm,
            lambda x, h, c, *w: _torch().lstm_cell(x, [h, c], *w)),
+)
+
+
+# ----------------------------------------------------------------------------- packing (nn.utils.rnn)
+def _packing_sample(draw):
+    """A padded batch (T, B, F) or (B, T, F) and lengths in [1, T], in any order unless enforce_sorted."""
+    steps, batch, feat = draw(st.integers(1, 4)), draw(st.integers(1, 4)), draw(st.integers(1, 3))
+    lengths = draw(st.lists(st.integers(1, steps), min_size=batch, max_size=batch))
+    enforce_sorted = draw(st.booleans())
+    if enforce_sorted:
+        lengths = sorted(lengths, reverse=True)
+    batch_first = draw(st.booleans())
+    shape = (batch, steps, feat) if batch_first else (steps, batch, feat)
+    return Sample([values(draw, shape)], {"lengths": lengths, "batch_first": batch_first,
+                                          "enforce_sorted": enforce_sorted})
+
+
+def _np_pack(x, lengths, batch_first, enforce_sorted):
+    """Packed data written out step by step: at step t, every sequence longer than t, longest first."""
+    x = np.swapaxes(x, 0, 1) if batch_first else x
+    order = sorted(range(len(lengths)), key=lambda b: -lengths[b])  # stable, as PyTorch
+    return np.stack([x[t, b] for t in range(max(lengths)) for b in order if lengths[b] > t])
+
+
+def _np_pack_then_pad(x, lengths, batch_first, enforce_sorted):
+    """pad_packed_sequence(pack_padded_sequence(x)) = x with the steps past each length zeroed."""
+    out = np.array(x)
+    for b, n in enumerate(lengths):
+        if batch_first:
+            out[b, n:] = 0
+        else:
+            out[n:, b] = 0
+    return out[:, :max(lengths)] if batch_first else out[:max(lengths)]
+
+
+def _pack_and_pad(x, **kw):
+    packed = nn_rnn_utils.pack_padded_sequence(x, **kw)
+    return nn_rnn_utils.pad_packed_sequence(packed, batch_first=kw["batch_first"])[0]
+
+
+def _torch_pack_and_pad(x, **kw):
+    rnn_utils = _torch().nn.utils.rnn
+    return rnn_utils.pad_packed_sequence(rnn_utils.pack_padded_sequence(x, **kw), batch_first=kw["batch_first"])[0]
+
+
+def _pad_sequence_sample(draw):
+    feat = draw(st.integers(1, 3))
+    lengths = draw(st.lists(st.integers(1, 4), min_size=1, max_size=4))
+    return Sample([values(draw, (n, feat), salt=k) for k, n in enumerate(lengths)],
+                  {"batch_first": draw(st.booleans()), "padding_value": draw(st.sampled_from([0.0, -1.5]))})
+
+
+def _np_pad_sequence(*seqs, batch_first, padding_value):
+    out = np.full((len(seqs), max(len(s) for s in seqs), seqs[0].shape[1]), padding_value)
+    for b, s in enumerate(seqs):
+        out[b, :len(s)] = s
+    return out if batch_first else np.swapaxes(out, 0, 1)
+
+
+register(
+    OpInfo("pack_padded_sequence", lambda x, **kw: nn_rnn_utils.pack_padded_sequence(x, **kw).data, _packing_sample,
+           _np_pack, lambda x, **kw: _torch().nn.utils.rnn.pack_padded_sequence(x, **kw).data),
+    OpInfo("pad_packed_sequence", _pack_and_pad, _packing_sample, _np_pack_then_pad, _torch_pack_and_pad),
+    OpInfo("pad_sequence", lambda *s, **kw: nn_rnn_utils.pad_sequence(s, **kw), _pad_sequence_sample,
+           _np_pad_sequence, lambda *s, **kw: _torch().nn.utils.rnn.pad_sequence(s, **kw)),
 )

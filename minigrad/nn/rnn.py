@@ -58,6 +58,7 @@ from ..ops.pointwise import relu, sigmoid, tanh, where
 from ..ops.rnn_fused import gru_layer, lstm_layer, rnn_layer
 from ..ops.shape import cat, stack
 from .module import Module, Parameter
+from .utils.rnn import PackedSequence, _pack, pad_packed_sequence
 
 __all__ = ["RNNCellBase", "RNNCell", "GRUCell", "LSTMCell", "RNNBase", "RNN", "GRU", "LSTM"]
 
@@ -662,6 +663,8 @@ class RNNBase(Module):
 
     # -- forward -------------------------------------------------------------------------------
     def forward(self, input, hx=None, *, lengths=None):
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx, lengths)
         x, batched = self._time_major_input(input)
         steps = x.shape[0]
         states = self._initial_states(hx, x, batched)
@@ -703,6 +706,19 @@ class RNNBase(Module):
         if not batched:
             return output.squeeze(1), h_n.squeeze(1)
         return output, h_n
+
+
+    def _forward_packed(self, packed, hx, lengths):
+        """A PackedSequence in, a PackedSequence out (PyTorch's way of giving lengths): unpack, run with
+        ``lengths=``, pack the output in the same order.  ``hx`` and the final states are in the original
+        batch order, as in PyTorch."""
+        if lengths is not None:
+            raise ValueError(f"{type(self).__name__}: a PackedSequence carries its lengths; do not also pass lengths=")
+        padded, lengths = pad_packed_sequence(packed, batch_first=self.batch_first)
+        output, state = self.forward(padded, hx, lengths=lengths)
+        time_major = output.transpose(0, 1) if self.batch_first else output
+        sorted_indices = None if packed.sorted_indices is None else B.to_device(packed.sorted_indices.data, "cpu")
+        return _pack(time_major, B.to_device(lengths.data, "cpu"), sorted_indices), state
 
 
 def _folded_bias(b_ih, b_hh):

@@ -1,8 +1,9 @@
 """``mg.nn.utils``: gradient clipping, flattening parameters, cutting recurrent state from the graph.
 
 As ``torch.nn.utils``: ``clip_grad_norm_``, ``clip_grad_value_``,
-``parameters_to_vector``, ``vector_to_parameters``; plus ``detach_state`` for
-truncated backpropagation through time.
+``parameters_to_vector``, ``vector_to_parameters`` and the ``rnn`` submodule
+(packing sequences); plus ``detach_state`` for truncated backpropagation
+through time.
 """
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import math
 
 import numpy as np
 
-from .. import _backend as B
-from ..engine import Tensor, _wrap, no_grad
-from ..ops.shape import cat
+from ... import _backend as B
+from ...engine import Tensor, _wrap, no_grad
+from ...ops.shape import cat
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector", "vector_to_parameters", "detach_state"]
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector", "vector_to_parameters", "detach_state",
+           "rnn"]
 
 
 def _as_list(parameters, fn_name):
@@ -180,3 +182,6 @@ def detach_state(state):
     if state is None or isinstance(state, (int, float, complex, np.generic)):
         return state
     raise TypeError(f"detach_state: expected a Tensor or a nested tuple/list of Tensors, got {type(state).__name__}")
+
+
+from . import rnn  # noqa: E402  (mg.nn.utils.rnn, as torch.nn.utils.rnn)
