@@ -630,3 +630,38 @@ def test_unbatched_input_with_batch_first(cls, fused):
     out, state = layer(mg.randn(5, 3))
     h = state[0] if isinstance(state, tuple) else state
     assert out.shape == (5, 4) and h.shape == (1, 4)  # as PyTorch: no batch dim added
+
+
+# ----------------------------------------------------------------------------- LSTM with projections
+@pytest.mark.skipif(not HAVE_TORCH, reason="PyTorch is not installed")
+@pytest.mark.parametrize("num_layers,bidirectional,batch_first", [(1, False, False), (2, True, True), (2, False, True)])
+@pytest.mark.parametrize("with_lengths", [False, True])
+def test_projected_lstm_matches_torch(num_layers, bidirectional, batch_first, with_lengths):
+    torch.manual_seed(2)
+    rng = np.random.default_rng(13)
+    steps, batch, n_in, hidden, proj = 5, 4, 3, 6, 2
+    t_layer, m_layer = torch_pair("lstm", n_in, hidden, num_layers=num_layers, bidirectional=bidirectional,
+                                  batch_first=batch_first, proj_size=proj)
+    assert repr(m_layer) == repr(t_layer)
+    x = rng.standard_normal((batch, steps, n_in) if batch_first else (steps, batch, n_in))
+    d = 2 if bidirectional else 1
+    state = [rng.standard_normal((d * num_layers, batch, proj)), rng.standard_normal((d * num_layers, batch, hidden))]
+    compare_with_torch("lstm", t_layer, m_layer, x, state, lengths=[5, 2, 3, 1] if with_lengths else None,
+                       batch_first=batch_first)
+
+
+def test_projected_lstm_shapes_gradcheck_and_errors():
+    mg.manual_seed(0)
+    layer = nn.LSTM(3, 5, num_layers=2, bidirectional=True, proj_size=2).double()
+    assert layer.weight_hr_l1_reverse.shape == (2, 5) and layer.weight_hh_l0.shape == (20, 2)
+    assert layer.weight_ih_l1.shape == (20, 4)  # the next layer reads 2 directions x proj_size
+    x = mg.tensor(np.random.default_rng(0).normal(size=(3, 2, 3)), requires_grad=True)
+    out, (h, c) = layer(x)
+    assert out.shape == (3, 2, 4) and h.shape == (4, 2, 2) and c.shape == (4, 2, 5)
+    assert mg.autograd.gradcheck(lambda t: layer(t)[0], x)
+    with pytest.raises(ValueError, match=r"h_0 of shape \(4, 2, 2\).*proj_size"):
+        layer(x, (mg.zeros(4, 2, 5, dtype=mg.float64), mg.zeros(4, 2, 5, dtype=mg.float64)))
+    with pytest.raises(ValueError, match="smaller than hidden_size"):
+        nn.LSTM(3, 5, proj_size=5)
+    with pytest.raises(ValueError, match="proj_size must be an integer"):
+        nn.LSTM(3, 5, proj_size=-1)

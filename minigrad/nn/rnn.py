@@ -488,10 +488,14 @@ class RNNBase(Module):
     num_gates = 1
 
     def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, fused=FUSED_DEFAULT):
+                 bidirectional=False, fused=FUSED_DEFAULT, proj_size=0):
         super().__init__()
         name = type(self).__name__
         _check_sizes(name, input_size, hidden_size)
+        if not isinstance(proj_size, numbers.Integral) or isinstance(proj_size, bool) or proj_size < 0:
+            raise ValueError(f"{name}: proj_size must be an integer >= 0, got {proj_size!r}")
+        if proj_size >= hidden_size:
+            raise ValueError(f"{name}: proj_size ({proj_size}) must be smaller than hidden_size ({hidden_size})")
         if not isinstance(num_layers, numbers.Integral) or isinstance(num_layers, bool) or num_layers < 1:
             raise ValueError(f"{name}: num_layers must be an integer >= 1, got {num_layers!r}")
         if not isinstance(dropout, numbers.Real) or isinstance(dropout, bool) or not 0.0 <= dropout <= 1.0:
@@ -503,6 +507,7 @@ class RNNBase(Module):
         self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
         self.bias, self.batch_first, self.bidirectional = bool(bias), bool(batch_first), bool(bidirectional)
         self.dropout = float(dropout)
+        self.proj_size = int(proj_size)
         self.fused = bool(fused)
         self.keep_states = False
         self.step_states = None
@@ -510,14 +515,17 @@ class RNNBase(Module):
         rows = self.num_gates * self.hidden_size
         num_directions = 2 if self.bidirectional else 1
         for layer in range(self.num_layers):
-            layer_input = self.input_size if layer == 0 else self.hidden_size * num_directions
+            layer_input = self.input_size if layer == 0 else self.state_size * num_directions
             for direction in range(num_directions):
                 sfx = self._suffix(layer, direction)
                 setattr(self, "weight_ih" + sfx, Parameter(np.empty((rows, layer_input), dtype=np.float32)))
-                setattr(self, "weight_hh" + sfx, Parameter(np.empty((rows, self.hidden_size), dtype=np.float32)))
+                setattr(self, "weight_hh" + sfx, Parameter(np.empty((rows, self.state_size), dtype=np.float32)))
                 if self.bias:
                     setattr(self, "bias_ih" + sfx, Parameter(np.empty(rows, dtype=np.float32)))
                     setattr(self, "bias_hh" + sfx, Parameter(np.empty(rows, dtype=np.float32)))
+                if self.proj_size:
+                    setattr(self, "weight_hr" + sfx,
+                            Parameter(np.empty((self.proj_size, self.hidden_size), dtype=np.float32)))
         self.reset_parameters()
 
     @staticmethod
@@ -527,6 +535,11 @@ class RNNBase(Module):
     @property
     def num_directions(self):
         return 2 if self.bidirectional else 1
+
+    @property
+    def state_size(self):
+        """Size of the hidden state h: ``proj_size`` for a projected LSTM, else ``hidden_size``."""
+        return self.proj_size or self.hidden_size
 
     def reset_parameters(self):
         """Draw every parameter from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as PyTorch."""
@@ -543,11 +556,14 @@ class RNNBase(Module):
             for direction in range(self.num_directions):
                 sfx = self._suffix(layer, direction)
                 names = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if self.bias else [])
+                names += ["weight_hr"] if self.proj_size else []
                 out.append([getattr(self, n + sfx) for n in names])
         return out
 
     def extra_repr(self):
         text = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size:
+            text += f", proj_size={self.proj_size}"
         if self.num_layers != 1:
             text += f", num_layers={self.num_layers}"
         if not self.bias:
@@ -611,25 +627,29 @@ class RNNBase(Module):
         batch = x.shape[1]
         count = self.num_layers * self.num_directions
         if hx is None:
-            zero = _zeros_state(x, (batch, self.hidden_size))
-            return [(zero, zero) if self.mode == "LSTM" else zero for _ in range(count)]
+            zero = _zeros_state(x, (batch, self.state_size))
+            if self.mode != "LSTM":
+                return [zero] * count
+            cell_zero = zero if not self.proj_size else _zeros_state(x, (batch, self.hidden_size))
+            return [(zero, cell_zero)] * count
         if self.mode == "LSTM":
             if not isinstance(hx, (tuple, list)) or len(hx) != 2:
                 raise TypeError(f"{name}: hx must be a tuple (h_0, c_0), got {type(hx).__name__}")
-            hs = self._check_state(hx[0], "h_0", x, batched)
-            cs = self._check_state(hx[1], "c_0", x, batched)
+            hs = self._check_state(hx[0], "h_0", x, batched, self.state_size)
+            cs = self._check_state(hx[1], "c_0", x, batched, self.hidden_size)
             return list(zip(hs, cs))
-        return self._check_state(hx, "h_0", x, batched)
+        return self._check_state(hx, "h_0", x, batched, self.hidden_size)
 
-    def _check_state(self, state, what, x, batched):
+    def _check_state(self, state, what, x, batched, size):
         name = type(self).__name__
         _check_tensor(what, name, state)
         count, batch = self.num_layers * self.num_directions, x.shape[1]
-        expected = (count, batch, self.hidden_size) if batched else (count, self.hidden_size)
+        expected = (count, batch, size) if batched else (count, size)
+        size_name = "proj_size" if size == self.proj_size else "hidden_size"
         if tuple(state.shape) != expected:
             raise ValueError(
                 f"{name}: expected {what} of shape {expected} (num_layers * num_directions, "
-                f"{'batch, ' if batched else ''}hidden_size), got {tuple(state.shape)}"
+                f"{'batch, ' if batched else ''}{size_name}), got {tuple(state.shape)}"
             )
         _check_like(name, what, state, self.weight_hh_l0)
         if not batched:
@@ -671,7 +691,8 @@ class RNNBase(Module):
         run, masks, lengths = self._step_masks(lengths, x, batched)
         if run < steps:  # steps after every sequence's end change nothing: skip them
             x = x[:run]
-        fused = self.fused and not self.keep_states  # keep_states needs the unrolled path's per-step states
+        # keep_states needs the unrolled path's per-step states; the fused LSTM has no projection
+        fused = self.fused and not self.keep_states and not self.proj_size
         layer_input, finals = x, []
         for layer in range(self.num_layers):
             outputs = []
@@ -799,17 +820,34 @@ class LSTM(RNNBase):
     """LSTM layer (equations in :class:`LSTMCell`).
 
     ``LSTM(input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-    bidirectional=False, fused=True)``; ``output, (h_n, c_n) = lstm(x, (h_0, c_0))``.
+    bidirectional=False, proj_size=0, fused=True)``; ``output, (h_n, c_n) = lstm(x, (h_0, c_0))``.
     Parameters ``weight_ih_l{k}`` (4H, H_in or D*H), ``weight_hh_l{k}`` (4H, H),
     biases (4H,), gates in rows in the order i, f, g, o.
+
+    ``proj_size = P > 0`` (an LSTM with projections, Sak et al. 2014, as PyTorch): the hidden
+    state is projected down, ``h_t = (o_t * tanh(c_t)) W_hr^T`` with ``weight_hr_l{k}`` (P, H),
+    so ``h`` and the output have size P (``weight_hh`` is (4H, P), deeper layers take D*P inputs)
+    while the cell ``c`` keeps size H.  Projected layers run on the unrolled path.
     """
 
     num_gates = 4
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, fused=FUSED_DEFAULT):
+                 bidirectional=False, proj_size=0, fused=FUSED_DEFAULT):
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         fused)
+                         fused, proj_size)
+
+    def _direction(self, layer, direction):
+        w_ih, b_in, step = super()._direction(layer, direction)
+        if not self.proj_size:
+            return w_ih, b_in, step
+        w_hr_t = getattr(self, "weight_hr" + self._suffix(layer, direction)).T
+
+        def projected_step(gi, state):
+            h, c = step(gi, state)
+            return h @ w_hr_t, c  # h_t = (o * tanh(c_t)) W_hr^T
+
+        return w_ih, b_in, projected_step
 
     def _direction_math(self, w_ih, w_hh, b_ih, b_hh):
         w_hh_t = w_hh.T
