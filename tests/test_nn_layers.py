@@ -302,6 +302,57 @@ def test_embedding_matches_pytorch_with_padding():
     _close(ours.weight.grad, theirs.weight.grad)
 
 
+def test_embedding_scale_grad_by_freq_divides_by_counts_and_max_norm_renormalises_in_place():
+    w = np.random.default_rng(0).normal(size=(5, 3)) * 2
+    idx = np.array([[0, 2, 2], [4, 0, 2]])
+    layer = nn.Embedding.from_pretrained(mg.tensor(w), freeze=False, scale_grad_by_freq=True)
+    layer(mg.tensor(idx)).sum().backward()
+    counts = np.bincount(idx.ravel(), minlength=5)
+    expected = np.where(counts[:, None] > 0, 1.0, 0.0) * np.ones((5, 3))  # count * 1 / count
+    np.testing.assert_allclose(layer.weight.grad.data, expected)
+    capped = nn.Embedding.from_pretrained(mg.tensor(w.copy()), max_norm=1.0)
+    out = capped(mg.tensor(idx))
+    norms = np.linalg.norm(capped.weight.data, axis=1)
+    looked_up = np.unique(idx)
+    assert np.all(norms[looked_up] <= 1.0 + 1e-6)
+    np.testing.assert_allclose(norms[[1, 3]], np.linalg.norm(w[[1, 3]], axis=1))  # rows not looked up stay
+    np.testing.assert_allclose(out.data, capped.weight.data[idx])
+    with pytest.raises(NotImplementedError, match="sparse"):
+        nn.Embedding(3, 2, sparse=True)
+
+
+def test_embedding_scale_grad_by_freq_backward_is_differentiable():
+    """The scaled backward is a linear map of the output gradient; gradcheck it (double backward)."""
+    idx = mg.tensor(np.array([[0, 2, 2], [4, 0, 2]]))
+    weight = mg.tensor(np.random.default_rng(1).normal(size=(5, 3)), requires_grad=True)
+
+    def table_gradient(g):
+        out = F.embedding(idx, weight, padding_idx=4, scale_grad_by_freq=True)
+        return mg.autograd.grad(out, weight, g, create_graph=True)[0]
+
+    g = mg.tensor(np.random.default_rng(2).normal(size=(2, 3, 3)), requires_grad=True)
+    assert mg.autograd.gradcheck(table_gradient, g)
+
+
+@needs_torch
+@pytest.mark.parametrize("kwargs", [{"max_norm": 1.0}, {"max_norm": 1.5, "norm_type": 1.0},
+                                    {"scale_grad_by_freq": True}, {"scale_grad_by_freq": True, "padding_idx": 2}])
+def test_embedding_options_match_pytorch(kwargs):
+    theirs = torch.nn.Embedding(6, 3, **kwargs).double()
+    with torch.no_grad():
+        theirs.weight.mul_(2.0)
+    ours = _copy_from_torch(nn.Embedding(6, 3, **kwargs), theirs)
+    assert repr(ours) == repr(theirs)
+    idx = np.array([[0, 2, 2], [5, 0, 1]])
+    out, tout = ours(mg.tensor(idx)), theirs(torch.tensor(idx))
+    _close(out, tout)
+    _close(ours.weight, theirs.weight)  # max_norm rescales the table in place
+    g = np.random.default_rng(0).standard_normal(out.shape)
+    out.backward(mg.tensor(g))
+    tout.backward(torch.tensor(g))
+    _close(ours.weight.grad, theirs.weight.grad)
+
+
 def test_embedding_from_pretrained():
     table = mg.tensor(np.arange(12, dtype=np.float32).reshape(4, 3))
     frozen = nn.Embedding.from_pretrained(table)

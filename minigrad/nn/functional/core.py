@@ -162,36 +162,53 @@ class EmbeddingOp(Op):
     output gradient row into the row it was read from.
     """
 
+    scale_grad_by_freq = False
+
     def forward(self, weight):
         self.num_embeddings = weight.shape[0]
         return xp_of(weight).take(weight, self.indices, axis=0)
 
     def backward(self, grad):
         return EmbeddingBackwardOp.apply(grad, indices=self.indices, num_embeddings=self.num_embeddings,
-                                         padding_idx=self.padding_idx)
+                                         padding_idx=self.padding_idx, scale_grad_by_freq=self.scale_grad_by_freq)
 
 
 class EmbeddingBackwardOp(Op):
     """out = zeros(num_embeddings, dim); out[indices[k]] += g[k] (repeats accumulate); out[padding_idx] = 0
 
+    With ``scale_grad_by_freq``, each row's sum is divided by how often its index occurs.
     The backward of the lookup, as an op of its own so that it can be
-    differentiated again: its own backward is the lookup (masked at padding).
+    differentiated again: its own backward is the lookup (masked at padding, scaled likewise).
     """
+
+    scale_grad_by_freq = False
 
     def forward(self, grad):
         rows = self.indices.reshape(-1)
         values = grad.reshape(rows.size, grad.shape[-1])
         out = B.scatter_add_rows(self.num_embeddings, rows, values)
+        if self.scale_grad_by_freq:
+            out *= self._inverse_counts(xp_of(out))[:, None]
         if self.padding_idx is not None:
             out[self.padding_idx] = 0  # the padding row never learns
         return out
 
+    def _inverse_counts(self, xp):
+        """1 / (occurrences of each row index in ``indices``), 0 for rows that do not occur."""
+        counts = xp.bincount(self.indices.reshape(-1), minlength=self.num_embeddings)
+        return xp.where(counts > 0, 1.0 / xp.maximum(counts, 1), 0.0)
+
     def backward(self, grad):
-        looked_up = EmbeddingOp.apply(grad, indices=self.indices, padding_idx=None)
-        if self.padding_idx is None:
+        looked_up = EmbeddingOp.apply(grad, indices=self.indices, padding_idx=None, scale_grad_by_freq=False)
+        if self.padding_idx is None and not self.scale_grad_by_freq:
             return looked_up
-        not_padding = (self.indices != self.padding_idx)[..., None].astype(grad.dtype)
-        return looked_up * constant(not_padding)
+        xp = xp_of(grad.data)
+        scale = xp.ones(self.indices.shape, dtype=grad.dtype)
+        if self.scale_grad_by_freq:
+            scale *= self._inverse_counts(xp)[self.indices].astype(grad.dtype)
+        if self.padding_idx is not None:
+            scale *= self.indices != self.padding_idx
+        return looked_up * constant(scale[..., None])
 
 
 def _index_array(indices, like, fn_name):
@@ -222,10 +239,15 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
 
     Shapes: input (*) integers in [0, num_embeddings), weight (num_embeddings, embedding_dim)
     -> output (*, embedding_dim).  The row ``padding_idx`` receives no gradient.
-    ``max_norm``, ``scale_grad_by_freq`` and ``sparse`` are not supported.
+
+    ``max_norm``: first rescale, in place, every looked-up row whose ``norm_type``-norm exceeds
+    ``max_norm`` down to that norm (as PyTorch, this changes ``weight``).  ``scale_grad_by_freq``:
+    divide each row's gradient by how often its index occurs in ``input``.  ``sparse`` gradients
+    are not supported (minigrad's gradients are dense).
     """
-    if max_norm is not None or scale_grad_by_freq or sparse:
-        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not supported")
+    if sparse:
+        raise NotImplementedError("embedding: sparse gradients are not supported; with sparse=False the gradient "
+                                  "has the same values, as a dense (num_embeddings, embedding_dim) tensor")
     _check_float(weight, "embedding", "weight")
     if weight.ndim != 2:
         raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape {weight.shape}")
@@ -235,7 +257,24 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
         low, high = int(indices.min()), int(indices.max())
         raise IndexError(f"embedding: indices must be in [0, {n}) for a table of {n} rows (weight shape "
                          f"{tuple(weight.shape)}), got values from {low} to {high}")
-    return EmbeddingOp.apply(weight, indices=indices, padding_idx=_normalize_padding_idx(padding_idx, n))
+    if max_norm is not None:
+        _renorm_rows_(weight, indices, float(max_norm), float(norm_type))
+    return EmbeddingOp.apply(weight, indices=indices, padding_idx=_normalize_padding_idx(padding_idx, n),
+                             scale_grad_by_freq=bool(scale_grad_by_freq))
+
+
+def _renorm_rows_(weight, indices, max_norm, norm_type):
+    """Scale the rows of ``weight`` named in ``indices`` whose norm exceeds ``max_norm`` to norm ``max_norm``
+    (in place, not recorded: PyTorch's ``embedding_renorm_``)."""
+    xp = xp_of(weight.data)
+    rows = xp.unique(indices.reshape(-1))
+    picked = weight.data[rows]
+    norms = (xp.abs(picked) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
+    too_long = norms > max_norm
+    if bool(too_long.any()):
+        scale = (max_norm / (norms[too_long] + 1e-7)).astype(weight.dtype)
+        weight.data[rows[too_long]] = picked[too_long] * scale[:, None]
+        weight._bump_version()
 
 
 # ----------------------------------------------------------------------------- one_hot
