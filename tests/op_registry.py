@@ -304,7 +304,8 @@ register(
            if a.ndim else a.logsumexp(dim=0)),
     OpInfo("prod", lambda a, **kw: a.prod(**kw), reduction(allow_tuple=False),
            _np_reduce(np.prod),
-           lambda a, dim=None, keepdim=False: a.prod() if dim is None or a.ndim == 0 else a.prod(dim=dim, keepdim=keepdim)),
+           lambda a, dim=None, keepdim=False: (a.prod().reshape((1,) * a.ndim) if keepdim else a.prod())
+           if dim is None or a.ndim == 0 else a.prod(dim=dim, keepdim=keepdim)),
     OpInfo("softmax", lambda a, dim: a.softmax(dim), reduction(domain="wide", keepdim=False, allow_none=False,
                                                              allow_tuple=False),
            lambda a, dim: np.exp(a - np.log(np.sum(np.exp(a), axis=dim, keepdims=True))),
@@ -317,16 +318,19 @@ register(
 
 
 def _prod_with_zero(draw):
+    """One or two exact zeros: out / x is 0/0 there, so the backward takes the product of the others."""
     shape = draw(NONEMPTY_DIMS)
     x = values(draw, shape)
     flat = x.reshape(-1)
-    flat[draw(st.integers(0, flat.size - 1))] = 0.0
-    return Sample([x], {"dim": draw(st.integers(-len(shape), len(shape) - 1))})
+    for _ in range(draw(st.integers(1, 2))):
+        flat[draw(st.integers(0, flat.size - 1))] = 0.0
+    return Sample([x], {"dim": draw(st.one_of(st.none(), st.integers(-len(shape), len(shape) - 1)))})
 
 
 register(OpInfo("prod_with_zero", lambda a, dim: a.prod(dim), _prod_with_zero,
-                lambda a, dim: np.prod(a, axis=dim), lambda a, dim: a.prod(dim), gradgrad=False,
-                notes="first-order only: double backward through a zero raises"))
+                lambda a, dim: np.prod(a, axis=dim),
+                lambda a, dim: a.prod() if dim is None else a.prod(dim),
+                notes="exact zeros: first and second order through the product of the other elements"))
 
 
 # Beyond API.md: running sums, norms, sorting --------------------------------------------------------

@@ -289,9 +289,29 @@ class Prod(Op):
         # With zeros, out / x is 0/0: use the product of all the other elements.
         from ..engine import is_grad_enabled
 
-        if is_grad_enabled():
-            raise NotImplementedError("double backward of prod through inputs equal to 0 is not supported")
+        if is_grad_enabled():  # create_graph: the same product, built from differentiable ops
+            return g * _product_of_others_differentiable(x, self.dims)
         return g * constant(_product_of_others(x.data, self.dims, xp))
+
+
+def _product_of_others_differentiable(x, dims):
+    """``_product_of_others`` as a graph: each group's n values are copied into an n x n matrix
+    whose diagonal is set to 1, and each row is multiplied out (n^2 memory per group: only used
+    for higher-order gradients through zeros)."""
+    from .pointwise import where
+
+    rest = tuple(d for d in range(x.ndim) if d not in dims)
+    moved = x.permute(*(rest + dims))
+    lead = moved.shape[:len(rest)]
+    n = _size(x.shape, dims)
+    flat = moved.reshape(lead + (n,))
+    square = flat.unsqueeze(-2).expand(*(lead + (n, n)))
+    eye = constant(xp_of(x.data).eye(n, dtype=bool))
+    others = where(eye, 1.0, square).prod(-1)  # row i: every element but the i-th
+    inverse = [0] * x.ndim
+    for position, d in enumerate(rest + dims):
+        inverse[d] = position
+    return others.reshape(moved.shape).permute(*inverse)
 
 
 def _product_of_others(x, dims, xp):
