@@ -185,6 +185,27 @@ def _matmul_sample(draw):
 
 register(OpInfo("matmul", lambda a, b: a @ b, _matmul_sample, np.matmul, lambda a, b: a @ b, atol=1e-5))
 
+EINSUM_EQUATIONS = ["ij,jk->ik", "ij,jk", "bij,bjk->bik", "i,j->ij", "ij->", "ij->j", "ii->i", "ii", "iij->ij",
+                    "ijk->kji", "i,i", "ij,jk,kl->il", "bhqd,bhkd->bhqk", "...ij,...jk->...ik", "...i,...i->..."]
+
+
+def _einsum_sample(draw):
+    """An equation from the list; a size per letter; broadcastable batch shapes for '...'."""
+    equation = draw(st.sampled_from(EINSUM_EQUATIONS))
+    terms = equation.split("->")[0].split(",")
+    size = {c: draw(st.integers(1, 3)) for c in sorted(set(equation) - set(".,->"))}
+    batch = [()] * len(terms)
+    if "..." in equation:
+        batch = draw(hnp.mutually_broadcastable_shapes(num_shapes=len(terms), min_dims=0, max_dims=2,
+                                                        max_side=3)).input_shapes
+    shapes = [tuple(b) + tuple(size[c] for c in t.replace("...", "")) for t, b in zip(terms, batch)]
+    return Sample([values(draw, shape, salt=k) for k, shape in enumerate(shapes)], {"equation": equation})
+
+
+register(OpInfo("einsum", lambda *xs, equation: mg.einsum(equation, *xs), _einsum_sample,
+                lambda *xs, equation: np.einsum(equation, *xs), lambda *xs, equation: _t().einsum(equation, *xs),
+                atol=1e-5, notes="matmul, batched, outer, sums, diagonals, transposes, chains, broadcast '...'"))
+
 # Math functions ---------------------------------------------------------------------------------
 register(
     OpInfo("exp", mg.exp, unary("unit"), np.exp, lambda a: a.exp()),

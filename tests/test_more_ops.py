@@ -114,3 +114,24 @@ def test_loss_modules_match_pytorch():
         ours(x, mg.tensor(b)).backward()
         theirs(tx, torch.tensor(b)).backward()
         np.testing.assert_allclose(x.grad.data, tx.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_einsum_errors_name_the_equation_and_shapes():
+    a, b = mg.randn(2, 3), mg.randn(4, 5)
+    with pytest.raises(ValueError, match=r"names 2 operands, but 1 tensors"):
+        mg.einsum("ij,jk->ik", a)
+    with pytest.raises(ValueError, match=r"operand 0 has shape \(2, 3\) \(2 dims\), but its subscripts 'ijk' name 3"):
+        mg.einsum("ijk->i", a)
+    with pytest.raises(ValueError, match=r"'ij,jk->ik' does not fit operands of shapes \(2, 3\), \(4, 5\)"):
+        mg.einsum("ij,jk->ik", a, b)
+    with pytest.raises(ValueError, match="letters"):
+        mg.einsum("i1->i", a)
+    with pytest.raises(ValueError, match="distinct letters"):
+        mg.einsum("ij->ii", a)
+
+
+def test_einsum_takes_a_list_and_keeps_float32():
+    a, b = mg.randn(2, 3), mg.randn(3, 4)
+    out = mg.einsum("ij,jk->ik", [a, b])
+    np.testing.assert_allclose(out.data, a.data @ b.data, rtol=1e-5)
+    assert out.dtype == mg.float32

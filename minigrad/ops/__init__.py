@@ -4,7 +4,7 @@ Importing this package also attaches the ops to :class:`minigrad.Tensor` as
 methods and operators (``x.exp()``, ``x + y``, ``x[idx]``).
 """
 from .index import gather, getitem, index_select, scatter_add_flat, setitem  # noqa: F401
-from .linalg import bmm, dot, matmul, mm  # noqa: F401
+from .linalg import bmm, dot, einsum, matmul, mm  # noqa: F401
 from .pointwise import (  # noqa: F401
     abs, add, allclose, ceil, clamp, cos, div, eq, equal, exp, expm1, floor, floor_divide, ge, gt, isfinite,
     isnan, le, leaky_relu, log, log1p, logical_and, logical_not, logical_or, logical_xor, lt, masked_fill,

@@ -1,8 +1,11 @@
-"""Matrix products."""
+"""Matrix products and Einstein summation."""
 from __future__ import annotations
 
+import collections
+import string
+
 from ..engine import Op, Tensor
-from ._common import lift, tensor_method
+from ._common import lift, tensor_method, xp_of
 
 
 class Matmul(Op):
@@ -88,3 +91,117 @@ def dot(input, other):
     if input.ndim != 1 or other.ndim != 1:
         raise ValueError(f"dot expects two 1-D tensors, got shapes {input.shape} and {other.shape}")
     return matmul(input, other)
+
+
+# ----------------------------------------------------------------------------- einsum
+class Einsum(Op):
+    """out = einsum(equation, *xs), the equation in explicit form (``"ij,jk->ik"``, no ellipsis)
+
+    The gradient of operand k is itself an einsum: the output gradient contracted with the
+    other operands, written to operand k's subscripts.  Subscripts only operand k has
+    (summed in forward) come back by broadcasting; a subscript repeated within operand k
+    (a diagonal) puts the gradient back on the diagonal by multiplying with an identity.
+    """
+
+    def forward(self, *xs):
+        return xp_of(xs[0]).einsum(self.equation, *xs, optimize=len(xs) > 2)
+
+    def backward(self, grad):
+        terms, out = self.terms, self.out
+        grads = []
+        for k, x in enumerate(self.inputs):
+            if not self.needs_input_grad[k]:
+                grads.append(None)
+                continue
+            others = [t for j, t in enumerate(self.inputs) if j != k]
+            other_terms = [s for j, s in enumerate(terms) if j != k]
+            grads.append(_einsum_adjoint(grad, out, others, other_terms, terms[k], x.shape))
+        return tuple(grads)
+
+
+def _einsum_adjoint(grad, out, others, other_terms, term, shape):
+    """d(sum grad * einsum(...))/d(operand) for the operand with subscripts ``term`` and ``shape``."""
+    size = {}
+    for letter, n in zip(term, shape):
+        size.setdefault(letter, n)
+    unique = "".join(dict.fromkeys(term))
+    available = set(out).union(*other_terms)
+    reached = "".join(c for c in unique if c in available)
+    g = _einsum(",".join([out] + other_terms) + "->" + reached, [grad] + others)
+    lonely = [i for i, c in enumerate(unique) if c not in available]
+    if lonely:  # summed inside this operand only: the gradient is the same along those dims
+        for i in lonely:
+            g = g.unsqueeze(i)
+        g = g.expand(*(size[c] for c in unique))
+    if len(unique) == len(term):
+        return g
+    # A repeated subscript (a diagonal): rename each repeat, tie it to the first with an identity.
+    renamed, eyes, eye_terms = [], [], []
+    spare = (c for c in string.ascii_letters if c not in set(term) | available)
+    for c in term:
+        if c in renamed:
+            fresh = next(spare)
+            eye_terms.append(c + fresh)
+            eyes.append(Tensor(xp_of(grad.data).eye(size[c], dtype=grad.dtype)))
+            renamed.append(fresh)
+        else:
+            renamed.append(c)
+    return _einsum(",".join([unique] + eye_terms) + "->" + "".join(renamed), [g] + eyes)
+
+
+def _einsum(equation, tensors):
+    terms, out = equation.split("->")
+    return Einsum.apply(*tensors, equation=equation, terms=terms.split(","), out=out)
+
+
+def _explicit(equation, shapes):
+    """``equation`` with every ``...`` replaced by letters and the output written out (NumPy's rules)."""
+    eq = equation.replace(" ", "")
+    lhs, arrow, out = eq.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(shapes):
+        raise ValueError(f"einsum: {equation!r} names {len(terms)} operands, but {len(shapes)} tensors were given")
+    letters_used = set(c for c in eq if c.isalpha())
+    if any(not (c.isalpha() or c in ".,->") for c in eq) or any(c not in string.ascii_letters for c in letters_used):
+        raise ValueError(f"einsum: subscripts must be letters a-z, A-Z (with ',', '->' and '...'), got {equation!r}")
+    spans = []
+    for i, (t, shape) in enumerate(zip(terms, shapes)):
+        named = len(t.replace("...", ""))
+        if "..." in t:
+            spans.append(len(shape) - named)
+        else:
+            spans.append(0)
+        if spans[-1] < 0 or ("..." not in t and named != len(shape)):
+            raise ValueError(f"einsum: operand {i} has shape {tuple(shape)} ({len(shape)} dims), but its "
+                             f"subscripts {t!r} name {named}")
+    spare = [c for c in string.ascii_letters if c not in letters_used]
+    broadcast = "".join(spare[:max(spans, default=0)])
+    terms = [t.replace("...", broadcast[len(broadcast) - n:] if n else "") for t, n in zip(terms, spans)]
+    if not arrow:  # implicit output: broadcast dims, then the letters used once, in alphabetical order
+        counts = collections.Counter("".join(terms))
+        out = broadcast + "".join(sorted(c for c in letters_used if counts[c] == 1))
+    else:
+        out = out.replace("...", broadcast)
+    if len(set(out)) != len(out) or any(c not in "".join(terms) for c in out):
+        raise ValueError(f"einsum: the output subscripts of {equation!r} must be distinct letters of the inputs")
+    return terms, out
+
+
+def einsum(equation, *operands):
+    """Einstein summation, as ``torch.einsum``: ``einsum("ij,jk->ik", a, b)`` is ``a @ b``.
+
+    Each operand's dims are named by letters; letters missing from the output are summed
+    over.  ``...`` stands for broadcast dims; without ``->`` the output is the broadcast
+    dims then the letters used once, in alphabetical order.  Operands may also be given
+    as one list.  Differentiable to any order (the backward is einsum again).
+    """
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    if not operands or not all(isinstance(t, Tensor) for t in operands):
+        raise TypeError("einsum: expected one or more tensors after the equation")
+    terms, out = _explicit(equation, [t.shape for t in operands])
+    try:
+        return _einsum(",".join(terms) + "->" + out, list(operands))
+    except ValueError as e:
+        shapes = ", ".join(str(tuple(t.shape)) for t in operands)
+        raise ValueError(f"einsum: {equation!r} does not fit operands of shapes {shapes}: {e}") from None
