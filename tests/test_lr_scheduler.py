@@ -51,6 +51,8 @@ TORCH_CASES = [
     ("CosineAnnealingLR", dict(T_max=5, eta_min=0.001)),
     ("LambdaLR", dict(lr_lambda=lambda epoch: 0.95 ** epoch + 0.01 * (epoch % 3))),
     ("LambdaLR", dict(lr_lambda=[lambda e: 1.0 / (e + 1), _Warmup(4)])),
+    ("LinearLR", dict(start_factor=0.1, total_iters=6)),
+    ("LinearLR", dict(start_factor=1.0, end_factor=0.2, total_iters=4)),
 ]
 
 
@@ -219,3 +221,48 @@ def test_constructor_errors():
         sched.StepLR(_mg_optimizer(), step_size=0)
     with pytest.raises(ValueError, match="T_max"):
         sched.CosineAnnealingLR(_mg_optimizer(), T_max=0)
+
+
+@pytest.mark.parametrize("kwargs", [dict(max_lr=0.5, total_steps=30),
+                                    dict(max_lr=[0.5, 0.2], epochs=3, steps_per_epoch=10, pct_start=0.4,
+                                         anneal_strategy="linear"),
+                                    dict(max_lr=0.3, total_steps=30, three_phase=True, base_momentum=0.8)])
+@pytest.mark.parametrize("optimizer", ["SGD", "Adam"])
+def test_one_cycle_lr_and_momentum_match_torch(kwargs, optimizer):
+    torch = pytest.importorskip("torch")
+    mg_opt = getattr(mg.optim, optimizer)([{"params": [Parameter(mg.zeros(2))], "lr": lr} for lr in LRS],
+                                          **({"momentum": 0.9} if optimizer == "SGD" else {}))
+    t_opt = getattr(torch.optim, optimizer)([{"params": [torch.zeros(2, requires_grad=True)], "lr": lr} for lr in LRS],
+                                            **({"momentum": 0.9} if optimizer == "SGD" else {}))
+    ours, theirs = sched.OneCycleLR(mg_opt, **kwargs), torch.optim.lr_scheduler.OneCycleLR(t_opt, **kwargs)
+
+    def momentum(group):
+        return group["betas"][0] if optimizer == "Adam" else group["momentum"]
+
+    for _ in range(30):
+        for g_ours, g_theirs in zip(mg_opt.param_groups, t_opt.param_groups):
+            assert g_ours["lr"] == g_theirs["lr"] and momentum(g_ours) == momentum(g_theirs)
+        mg_opt.step()
+        t_opt.step()
+        ours.step()
+        theirs.step()
+
+
+def test_one_cycle_lr_shape_and_errors():
+    optimizer = _mg_optimizer((0.1,))
+    scheduler = sched.OneCycleLR(optimizer, max_lr=1.0, total_steps=10, pct_start=0.5, anneal_strategy="linear")
+    lrs = [scheduler.get_last_lr()[0]]
+    for _ in range(9):
+        optimizer.step()
+        scheduler.step()
+        lrs.append(scheduler.get_last_lr()[0])
+    assert lrs[0] == pytest.approx(1.0 / 25) and max(lrs) == pytest.approx(1.0) and lrs.index(max(lrs)) == 4
+    assert lrs[-1] == pytest.approx(1.0 / 25 / 1e4)
+    optimizer.step()
+    scheduler.step()  # step 10 of 10 is still allowed (as PyTorch)
+    with pytest.raises(ValueError, match="tried to step 11 times, but total_steps is 10"):
+        scheduler.step()
+    with pytest.raises(ValueError, match="total_steps, or both epochs and steps_per_epoch"):
+        sched.OneCycleLR(_mg_optimizer(), max_lr=1.0)
+    with pytest.raises(ValueError, match="neither"):
+        sched.OneCycleLR(mg.optim.Adagrad([Parameter(mg.zeros(1))]), max_lr=1.0, total_steps=5)
