@@ -320,3 +320,21 @@ def test_loader_and_padding_on_cuda():
     assert padded.device == "cuda" and padded.cpu().numpy().tolist() == [[0, 1, 2], [0, 0, 0]]
     wx, wy = sliding_windows(x, 4, horizon=2)
     assert wx.shape == (5, 4, 3) and wy.shape == (5, 2, 3)
+
+
+def test_dataloader_accepts_pytorch_worker_options_and_a_sampler():
+    import warnings as _warnings
+
+    ds = TensorDataset(mg.arange(10).float(), mg.arange(10))
+    mg.data.DataLoader._warned_workers = False
+    with pytest.warns(UserWarning, match="num_workers=2 is ignored"):
+        loader = DataLoader(ds, batch_size=4, num_workers=2, pin_memory=True, persistent_workers=True)
+    assert [y.tolist() for _, y in loader] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("error")
+        DataLoader(ds, batch_size=4, num_workers=2)  # warned once only
+    ordered = DataLoader(ds, batch_size=3, sampler=[9, 0, 5, 5, 1])
+    assert len(ordered) == 2 and [y.tolist() for _, y in ordered] == [[9, 0, 5], [5, 1]]
+    assert len(DataLoader(ds, batch_size=3, sampler=[9, 0, 5, 5, 1], drop_last=True)) == 1
+    with pytest.raises(ValueError, match="mutually exclusive"):
+        DataLoader(ds, sampler=[0], shuffle=True)

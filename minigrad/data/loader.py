@@ -4,6 +4,7 @@ from __future__ import annotations
 import collections.abc
 import math
 import numbers
+import warnings
 
 import numpy as np
 
@@ -111,16 +112,35 @@ class DataLoader:
     minigrad's generator, so ``mg.manual_seed`` makes the order reproducible.
     ``drop_last=True`` drops a final batch smaller than ``batch_size``.
     ``collate_fn`` turns a list of examples into a batch (default:
-    :func:`default_collate`).
+    :func:`default_collate`).  ``sampler``: an iterable of dataset indices
+    that gives the order instead (with ``__len__``; not together with
+    ``shuffle``).
 
     When the dataset has ``get_batch`` (:class:`TensorDataset`, and
     :class:`Subset` s of one) and no ``collate_fn`` is given, each batch is
     fetched with one indexing operation per tensor instead of a Python loop.
+
+    Differs from PyTorch: batches are always loaded in the calling process.
+    ``num_workers``, ``pin_memory`` and the other worker options are accepted
+    so that PyTorch code runs, but do nothing (``num_workers > 0`` warns once).
     """
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, collate_fn=None, generator=None):
+    _warned_workers = False
+
+    def __init__(self, dataset, batch_size=1, shuffle=False, sampler=None, batch_sampler=None, num_workers=0,
+                 collate_fn=None, pin_memory=False, drop_last=False, timeout=0, worker_init_fn=None,
+                 multiprocessing_context=None, generator=None, *, prefetch_factor=None, persistent_workers=False,
+                 pin_memory_device=""):
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
+        if batch_sampler is not None:
+            raise NotImplementedError("DataLoader: batch_sampler is not supported; pass sampler= and batch_size=")
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler and shuffle=True are mutually exclusive (the sampler gives the order)")
+        if num_workers and not DataLoader._warned_workers:
+            DataLoader._warned_workers = True
+            warnings.warn(f"DataLoader: num_workers={num_workers} is ignored; minigrad loads batches in the "
+                          "calling process", stacklevel=2)
         try:
             len(dataset)
         except TypeError:
@@ -129,17 +149,21 @@ class DataLoader:
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
+        self.sampler = sampler
         self.drop_last = bool(drop_last)
         self.collate_fn = collate_fn
+        self.num_workers, self.pin_memory = num_workers, pin_memory
         self.generator = generator
         if generator is not None:
             _generator(generator)  # check it now, not in the first epoch
 
     def __len__(self):
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def _order(self):
+        if self.sampler is not None:
+            return np.fromiter((int(i) for i in self.sampler), dtype=np.int64)
         n = len(self.dataset)
         if not self.shuffle:
             return np.arange(n)
@@ -152,7 +176,8 @@ class DataLoader:
         order = self._order()
         fetch = _batch_fetcher(self.dataset) if self.collate_fn is None else None
         collate = self.collate_fn or default_collate
-        for k in range(len(self)):
+        n_batches = len(order) // self.batch_size if self.drop_last else math.ceil(len(order) / self.batch_size)
+        for k in range(n_batches):
             idx = order[k * self.batch_size:(k + 1) * self.batch_size]
             if fetch is not None:
                 yield fetch(idx)
