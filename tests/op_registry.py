@@ -702,6 +702,27 @@ def _torch_index(a, index):
     return a[tuple(conv(p) for p in index)] if isinstance(index, tuple) else a[conv(index)]
 
 
+def _torch_basic_index(a, index):
+    """``a[index]`` in PyTorch, which refuses negative slice steps: flip those dims and slice forwards."""
+    parts = index if isinstance(index, tuple) else (index,)
+    named = sum(1 for p in parts if p is not None and p is not Ellipsis)
+    dim, flips, rewritten = 0, [], []
+    for p in parts:
+        if p is Ellipsis:
+            dim += a.ndim - named
+        elif isinstance(p, slice) and p.step is not None and p.step < 0:
+            n = a.shape[dim]
+            picked = range(n)[p]
+            flips.append(dim)
+            p = slice(n - 1 - picked[0], n - picked[-1], -p.step) if len(picked) else slice(0, 0)
+        if p is not None and p is not Ellipsis:
+            dim += 1
+        rewritten.append(p)
+    if flips:
+        a = a.flip(flips)
+    return a[tuple(rewritten)]
+
+
 def _gather_sample(draw):
     shape = draw(NONEMPTY_DIMS)
     nd = len(shape)
@@ -727,7 +748,7 @@ def _index_select_sample(draw):
 
 register(
     OpInfo("getitem_basic", lambda a, index: a[index], _basic_index_sample, lambda a, index: a[index],
-           lambda a, index: a[index]),
+           _torch_basic_index, notes="negative slice steps too (PyTorch lacks them: its reference flips)"),
     OpInfo("getitem_int_array", lambda a, index: a[index], _int_array_index_sample, lambda a, index: a[index],
            _torch_index, notes="repeated indices accumulate in backward"),
     OpInfo("getitem_bool_mask", lambda a, index: a[index], _mask_index_sample, lambda a, index: a[index],
