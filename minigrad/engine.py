@@ -18,6 +18,8 @@ Read this file top to bottom to see how minigrad computes gradients.
   nodes saved, unless ``retain_graph=True``.
 * Backward formulas run as ordinary ops, recorded when ``create_graph=True``:
   that is all it takes for gradients of gradients.
+* ``tensor.register_hook(fn)`` calls ``fn`` with the tensor's gradient once it
+  is complete (and lets ``fn`` replace it): a window onto the replay.
 """
 from __future__ import annotations
 
