@@ -374,8 +374,9 @@ def cell_text(result, notes):
 
 
 def ratio_text(a, b):
+    """``median ratio (min ratio)``: on a shared machine the ratio of the minimums moves least between runs."""
     if a and b and a.get("status") == "ok" and b.get("status") == "ok":
-        return f"{a['median_ms'] / b['median_ms']:.2f}x"
+        return f"{a['median_ms'] / b['median_ms']:.2f}x ({a['min_ms'] / b['min_ms']:.2f}x)"
     return "-"
 
 
@@ -384,7 +385,7 @@ def build_table(workload_ids, results, args):
     notes = []
     variant = f" [{args.variant}]" if args.variant else ""
     header = ["workload", "unit", f"minigrad{variant} median / min", "torch median / min",
-              "numpy floor median / min", "minigrad / torch", "minigrad / numpy"]
+              "numpy floor median / min", "minigrad / torch median (min)", "minigrad / numpy median (min)"]
     rows = [header]
     for wid in workload_ids:
         cells = {fw: results.get((fw, wid)) for fw in FRAMEWORKS}
@@ -455,6 +456,8 @@ def write_results_md(path, text_rows, notes, machine, settings):
         "Written by `python -m benchmarks --write-results` (see README.md): rerun it to update, do not edit by hand.",
         "Workloads as defined in /work/shared/BENCHMARKS.md. Each cell: median / min milliseconds per step"
         " (forward + loss + backward + optimizer update; W5: per chain of elementwise ops, forward + backward).",
+        "Ratios: of the medians, and in brackets of the minimums, which vary least from run to run on a shared"
+        " machine (medians of either framework can move by 1.5x between runs here).",
         "",
         f"- Command: `{settings['command']}`",
         f"- Date: {machine['date']}",
