@@ -363,24 +363,20 @@ def train(data="seattle", horizon=1, window=None, cell="gru", hidden=32, layers=
         print(f"linear path: ridge {lam:g} (chosen on validation), validation RMSE {ar_val:.4g} {unit}", flush=True)
         print(f"epoch  0: the linear path alone              validation RMSE {val_rmse:.4g} {unit}", flush=True)
     epoch_times = []
+
+    def batch_loss(batch):
+        x, y = (t.to(device) for t in batch)
+        return F.mse_loss(model(x), y), y.shape[0]
+
+    def show(mean_squared):
+        return {"rmse": float(np.sqrt(mean_squared)) * split.std}  # in original units
+
     for epoch in range(1, epochs + 1):
-        model.train()
-        start = time.perf_counter()
-        bar = T.Progress(loader, desc=f"epoch {epoch}/{epochs}", unit="batch", disable=quiet)
-        running, seen = 0.0, 0
-        for x, y in bar:
-            x, y = x.to(device), y.to(device)
-            loss = F.mse_loss(model(x), y)
-            optimizer.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            running += loss.item() * y.shape[0]
-            seen += y.shape[0]
-            bar.set(rmse=float(np.sqrt(running / seen)) * split.std)  # in original units
+        train_mse, seconds = T.train_epoch(model, loader, optimizer, batch_loss, desc=f"epoch {epoch}/{epochs}",
+                                           quiet=quiet, clip=1.0, show=show)
         scheduler.step()
-        epoch_times.append(time.perf_counter() - start)
-        train_rmse = float(np.sqrt(running / seen)) * split.std
+        epoch_times.append(seconds)
+        train_rmse = show(train_mse)["rmse"]
         val_rmse = rmse(predict(model, split.val.x, split, device), split.val.y)
         improved = val_rmse < best["val_rmse"]
         if improved:

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
 
@@ -248,28 +247,23 @@ def train(model="lenet5", epochs=20, batch_size=32, lr=2e-3, device="cpu", out="
         print(f"{model}: {sum(p.numel() for p in net.parameters()):,} parameters; {len(x_train)} training and "
               f"{len(x_test)} test images; device {device}; seed {seed}", flush=True)
     epoch_times = []
+
+    def batch_loss(batch):
+        x, y = batch
+        if shift:
+            x = mg.tensor(random_shift(x.numpy(), shift, background, shift_rng))
+        x, y = x.to(device), y.to(device)
+        return F.cross_entropy(net(x), y), y.shape[0]
+
     for epoch in range(1, epochs + 1):
-        net.train()
-        start = time.perf_counter()
-        bar = T.Progress(train_loader, desc=f"epoch {epoch}/{epochs}", unit="batch", disable=quiet)
-        running, seen = 0.0, 0
-        for x, y in bar:
-            if shift:
-                x = mg.tensor(random_shift(x.numpy(), shift, background, shift_rng))
-            x, y = x.to(device), y.to(device)
-            loss = F.cross_entropy(net(x), y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            running += loss.item() * y.shape[0]
-            seen += y.shape[0]
-            bar.set(loss=running / seen)
+        train_loss, seconds = T.train_epoch(net, train_loader, optimizer, batch_loss, desc=f"epoch {epoch}/{epochs}",
+                                            quiet=quiet)
         scheduler.step()
-        epoch_times.append(time.perf_counter() - start)
+        epoch_times.append(seconds)
         test_loss, test_acc = T.evaluate_classifier(net, test_loader, device)
-        history.log(epoch=epoch, train_loss=running / seen, test_loss=test_loss, test_acc=test_acc)
+        history.log(epoch=epoch, train_loss=train_loss, test_loss=test_loss, test_acc=test_acc)
         if not quiet:
-            print(f"epoch {epoch:2d}: train loss {running / seen:.4f}  test loss {test_loss:.4f}  "
+            print(f"epoch {epoch:2d}: train loss {train_loss:.4f}  test loss {test_loss:.4f}  "
                   f"test accuracy {test_acc:.2%}  ({epoch_times[-1]:.1f}s)", flush=True)
     ckpt = os.path.join(out, f"{model}.npz")
     T.save_checkpoint(ckpt, net, config, history, optimizer)

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 
 import numpy as np
 
@@ -326,30 +325,26 @@ def train(cell="gru", hidden=128, embed_dim=50, num_layers=1, bidirectional=Fals
     averager = WeightAverage(net, average) if average else None
     best = {"epoch": 0, "val_acc": -1.0, "test_acc": None}
     epoch_times, stale = [], 0
+
+    def batch_loss(batch):
+        nonlocal correct, seen
+        ids, lengths, y = batch
+        ids, y = ids.to(device), y.to(device)
+        logits = net(ids, lengths)
+        correct += int((logits.argmax(1) == y).sum().item())
+        seen += y.shape[0]
+        return F.cross_entropy(logits, y), y.shape[0]
+
     for epoch in range(1, epochs + 1):
-        net.train()
-        start = time.perf_counter()
-        bar = T.Progress(train_loader, desc=f"epoch {epoch}/{epochs}", unit="batch", disable=quiet)
-        running, correct, seen = 0.0, 0, 0
-        for ids, lengths, y in bar:
-            ids, y = ids.to(device), y.to(device)
-            logits = net(ids, lengths)
-            loss = F.cross_entropy(logits, y)
-            optimizer.zero_grad()
-            loss.backward()
-            if clip:
-                nn.utils.clip_grad_norm_(params, clip)
-            optimizer.step()
-            if averager is not None:
-                averager.update()
-            running += loss.item() * y.shape[0]
-            correct += int((logits.argmax(1) == y).sum().item())
-            seen += y.shape[0]
-            bar.set(loss=running / seen, acc=correct / seen)
+        correct, seen = 0, 0
+        train_loss, seconds = T.train_epoch(
+            net, train_loader, optimizer, batch_loss, desc=f"epoch {epoch}/{epochs}", quiet=quiet, clip=clip,
+            show=lambda loss: {"loss": loss, "acc": correct / seen},
+            after_step=averager.update if averager is not None else None)
         if scheduler is not None:
             scheduler.step()
-        epoch_times.append(time.perf_counter() - start)
-        record = {"epoch": epoch, "train_loss": running / seen, "train_acc": correct / seen}
+        epoch_times.append(seconds)
+        record = {"epoch": epoch, "train_loss": train_loss, "train_acc": correct / seen}
         if averager is not None:  # evaluate (and keep) the averaged weights; train on with the live ones
             live = {k: v.data.copy() for k, v in net.state_dict().items()}
             net.load_state_dict(averager.averaged())

@@ -284,30 +284,23 @@ def train(task="reverse", cell="gru", embed=32, hidden=128, layers=1, bidirectio
               f"{'bidirectional ' if bidirectional else ''}{cell} encoder, hidden {hidden}; "
               f"{sum(p.numel() for p in model.parameters()):,} parameters; device {device}; seed {seed}", flush=True)
     epoch_times = []
+
+    def batch_loss(batch):
+        src, src_len, tgt_in, tgt_out = batch
+        src, tgt_in, tgt_out = src.to(device), tgt_in.to(device), tgt_out.to(device)
+        logits = model(src, src_len, tgt_in)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt_out.reshape(-1), ignore_index=vocab.pad_id)
+        return loss, int((tgt_out != vocab.pad_id).sum().item())  # the mean is over the real characters
+
     for epoch in range(1, epochs + 1):
-        model.train()
-        start = time.perf_counter()
-        bar = T.Progress(loader, desc=f"epoch {epoch}/{epochs}", unit="batch", disable=quiet)
-        running, tokens = 0.0, 0
-        for src, src_len, tgt_in, tgt_out in bar:
-            src, tgt_in, tgt_out = src.to(device), tgt_in.to(device), tgt_out.to(device)
-            logits = model(src, src_len, tgt_in)
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt_out.reshape(-1),
-                                   ignore_index=vocab.pad_id)
-            optimizer.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            count = int((tgt_out != vocab.pad_id).sum().item())
-            running += loss.item() * count
-            tokens += count
-            bar.set(loss=running / tokens)
+        train_loss, seconds = T.train_epoch(model, loader, optimizer, batch_loss, desc=f"epoch {epoch}/{epochs}",
+                                            quiet=quiet, clip=1.0)
         scheduler.step()
-        epoch_times.append(time.perf_counter() - start)
+        epoch_times.append(seconds)
         accuracy, _ = exact_match(model, test_pairs, vocab, device)
-        history.log(epoch=epoch, train_loss=running / tokens, exact_match=accuracy)
+        history.log(epoch=epoch, train_loss=train_loss, exact_match=accuracy)
         if not quiet:
-            print(f"epoch {epoch:2d}: train loss {running / tokens:.4f} per character  held-out exact match "
+            print(f"epoch {epoch:2d}: train loss {train_loss:.4f} per character  held-out exact match "
                   f"{accuracy:.2%}  ({epoch_times[-1]:.1f}s)", flush=True)
 
     accuracy, decoded = exact_match(model, test_pairs, vocab, device)

@@ -68,6 +68,36 @@ class Progress:
               file=sys.stderr, flush=True)
 
 
+def train_epoch(model, batches, optimizer, batch_loss, *, desc, quiet=False, clip=None, after_step=None,
+                show=None):
+    """One training epoch, the loop every trainer here shares.
+
+    For each batch: ``loss, count = batch_loss(batch)`` (the mean loss over ``count`` items),
+    then ``zero_grad``, ``backward``, gradient clipping to total norm ``clip`` (if given; the
+    parameters without a gradient are skipped), ``step`` and ``after_step()`` (if given).  The bar shows
+    ``show(mean_loss)`` (a dict; default ``{"loss": mean_loss}``).  Returns
+    ``(mean loss per item over the epoch, seconds)``.
+    """
+    model.train()
+    start = time.perf_counter()
+    bar = Progress(batches, desc=desc, unit="batch", disable=quiet)
+    params = list(model.parameters()) if clip else None
+    total, count = 0.0, 0
+    for batch in bar:
+        loss, n = batch_loss(batch)
+        optimizer.zero_grad()
+        loss.backward()
+        if clip:
+            mg.nn.utils.clip_grad_norm_(params, clip)
+        optimizer.step()
+        if after_step is not None:
+            after_step()
+        total += loss.item() * n
+        count += n
+        bar.set(**(show(total / count) if show is not None else {"loss": total / count}))
+    return total / count, time.perf_counter() - start
+
+
 class History:
     """Metrics per epoch (``log(epoch=1, loss=..., acc=...)``), saved with checkpoints and plotted."""
 
