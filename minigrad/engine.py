@@ -23,6 +23,7 @@ Read this file top to bottom to see how minigrad computes gradients.
 """
 from __future__ import annotations
 
+import abc
 import heapq
 import itertools
 import weakref
@@ -167,8 +168,8 @@ class BackwardError(RuntimeError):
     """Raised when backward cannot run (freed graph, in-place change, ...)."""
 
 
-class Op:
-    """Base class of every differentiable operation.
+class Op(abc.ABC):
+    """Base class of every differentiable operation (abstract: ``forward`` and ``backward`` are required).
 
     Subclasses define
 
@@ -264,11 +265,13 @@ class Op:
             _record_on_tape(cls, op, inputs, outs)
         return outs
 
+    @abc.abstractmethod
     def forward(self, *arrays):
-        raise NotImplementedError(f"{type(self).__name__} defines no forward")
+        """Arrays in, array (or tuple of arrays) out."""
 
+    @abc.abstractmethod
     def backward(self, *grads):
-        raise NotImplementedError(f"{type(self).__name__} defines no backward")
+        """One output gradient (Tensor) per output in, one input gradient (Tensor or None) per input out."""
 
     # -- what backward may read ------------------------------------------------
     @property

@@ -338,3 +338,11 @@ def test_dataloader_accepts_pytorch_worker_options_and_a_sampler():
     assert len(DataLoader(ds, batch_size=3, sampler=[9, 0, 5, 5, 1], drop_last=True)) == 1
     with pytest.raises(ValueError, match="mutually exclusive"):
         DataLoader(ds, sampler=[0], shuffle=True)
+
+
+def test_dataloader_batch_sampler_gives_the_batches():
+    ds = TensorDataset(mg.arange(6).float(), mg.arange(6))
+    loader = DataLoader(ds, batch_sampler=[[5, 0], [1, 2, 3], [4]])
+    assert len(loader) == 3 and [y.tolist() for _, y in loader] == [[5, 0], [1, 2, 3], [4]]
+    with pytest.raises(ValueError, match="mutually exclusive"):
+        DataLoader(ds, batch_size=2, batch_sampler=[[0]])

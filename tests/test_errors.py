@@ -96,3 +96,42 @@ def test_numpy_on_tensor_requiring_grad():
 def test_combining_with_unsupported_type():
     with pytest.raises(TypeError, match="cannot combine a tensor with str"):
         mg.randn(2) + "a"
+
+
+def test_extension_points_missing_a_required_method_are_clear_type_errors():
+    """Op, Optimizer, LRScheduler, Dataset and RNNBase are abstract; Module and Function say what is missing."""
+    from minigrad.engine import Op
+
+    class HalfOp(Op):
+        def forward(self, x):
+            return x
+
+    with pytest.raises(TypeError, match="HalfOp.*backward"):
+        HalfOp.apply(mg.ones(2, requires_grad=True))
+
+    class NoForward(mg.nn.Module):
+        pass
+
+    with pytest.raises(TypeError, match="NoForward cannot be called: it defines no forward"):
+        NoForward()(mg.ones(1))
+
+    class NoBackward(mg.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+    with pytest.raises(TypeError, match="NoBackward must define @staticmethod backward"):
+        NoBackward.apply(mg.ones(1, requires_grad=True))
+
+    class NoUpdate(mg.optim.Optimizer):
+        pass
+
+    with pytest.raises(TypeError, match="NoUpdate.*_update"):
+        NoUpdate([mg.nn.Parameter(mg.zeros(1))], {"lr": 0.1})
+
+    class NoLength(mg.data.Dataset):
+        def __getitem__(self, i):
+            return i
+
+    with pytest.raises(TypeError, match="NoLength.*__len__"):
+        NoLength()

@@ -317,7 +317,7 @@ def test_embedding_scale_grad_by_freq_divides_by_counts_and_max_norm_renormalise
     assert np.all(norms[looked_up] <= 1.0 + 1e-6)
     np.testing.assert_allclose(norms[[1, 3]], np.linalg.norm(w[[1, 3]], axis=1))  # rows not looked up stay
     np.testing.assert_allclose(out.data, capped.weight.data[idx])
-    with pytest.raises(NotImplementedError, match="sparse"):
+    with pytest.raises(ValueError, match="sparse"):
         nn.Embedding(3, 2, sparse=True)
 
 

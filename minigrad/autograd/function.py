@@ -93,17 +93,12 @@ class _UserOp(Op):
 class Function:
     """Subclass with ``@staticmethod forward(ctx, *args)`` and ``backward(ctx, *grads)``; call ``.apply``."""
 
-    @staticmethod
-    def forward(ctx, *args):
-        raise NotImplementedError("a Function subclass must define forward(ctx, *args)")
-
-    @staticmethod
-    def backward(ctx, *grads):
-        raise NotImplementedError("a Function subclass must define backward(ctx, *grads)")
-
     @classmethod
     def apply(cls, *args):
         """Run ``forward`` and record a node whose backward calls ``backward``."""
+        missing = [name for name in ("forward", "backward") if not callable(getattr(cls, name, None))]
+        if missing:
+            raise TypeError(f"{cls.__name__} must define @staticmethod {' and '.join(missing)} to be a Function")
         tensors = [a for a in args if isinstance(a, Tensor)]
         if not tensors:
             raise TypeError(f"{cls.__name__}.apply needs at least one tensor argument")

@@ -8,6 +8,7 @@ batch.  :class:`TensorDataset` does, and so does a :class:`Subset` of one.
 """
 from __future__ import annotations
 
+import abc
 import numbers
 
 import numpy as np
@@ -19,14 +20,16 @@ from ..engine import Tensor
 __all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split"]
 
 
-class Dataset:
-    """Base class of map-style datasets: subclasses define ``__getitem__`` and ``__len__``."""
+class Dataset(abc.ABC):
+    """Base class of map-style datasets (abstract): subclasses define ``__getitem__`` and ``__len__``."""
 
+    @abc.abstractmethod
     def __getitem__(self, index):
-        raise NotImplementedError(f"{type(self).__name__} defines no __getitem__")
+        """The example at ``index``."""
 
+    @abc.abstractmethod
     def __len__(self):
-        raise NotImplementedError(f"{type(self).__name__} defines no __len__")
+        """The number of examples."""
 
     def __add__(self, other):
         return ConcatDataset([self, other])

@@ -114,7 +114,8 @@ class DataLoader:
     ``collate_fn`` turns a list of examples into a batch (default:
     :func:`default_collate`).  ``sampler``: an iterable of dataset indices
     that gives the order instead (with ``__len__``; not together with
-    ``shuffle``).
+    ``shuffle``).  ``batch_sampler``: an iterable of index lists, one per
+    batch (instead of ``batch_size``, ``shuffle``, ``sampler`` and ``drop_last``).
 
     When the dataset has ``get_batch`` (:class:`TensorDataset`, and
     :class:`Subset` s of one) and no ``collate_fn`` is given, each batch is
@@ -133,8 +134,9 @@ class DataLoader:
                  pin_memory_device=""):
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
-        if batch_sampler is not None:
-            raise NotImplementedError("DataLoader: batch_sampler is not supported; pass sampler= and batch_size=")
+        if batch_sampler is not None and (batch_size != 1 or shuffle or sampler is not None or drop_last):
+            raise ValueError("DataLoader: batch_sampler gives the batches itself; it is mutually exclusive with "
+                             "batch_size, shuffle, sampler and drop_last")
         if sampler is not None and shuffle:
             raise ValueError("DataLoader: sampler and shuffle=True are mutually exclusive (the sampler gives the order)")
         if num_workers and not DataLoader._warned_workers:
@@ -149,7 +151,7 @@ class DataLoader:
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
-        self.sampler = sampler
+        self.sampler, self.batch_sampler = sampler, batch_sampler
         self.drop_last = bool(drop_last)
         self.collate_fn = collate_fn
         self.num_workers, self.pin_memory = num_workers, pin_memory
@@ -158,7 +160,11 @@ class DataLoader:
             _generator(generator)  # check it now, not in the first epoch
 
     def __len__(self):
-        n = len(self.dataset) if self.sampler is None else len(self.sampler)
+        if self.batch_sampler is not None:
+            return len(self.batch_sampler)
+        return self._n_batches(len(self.dataset) if self.sampler is None else len(self.sampler))
+
+    def _n_batches(self, n):
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def _order(self):
@@ -172,13 +178,20 @@ class DataLoader:
             self.generator = gen = np.random.default_rng(int(gen))
         return _generator(gen).permutation(n)
 
-    def __iter__(self):
+    def _index_batches(self):
+        """The dataset indices of each batch, as int64 arrays."""
+        if self.batch_sampler is not None:
+            for batch in self.batch_sampler:
+                yield np.fromiter((int(i) for i in batch), dtype=np.int64)
+            return
         order = self._order()
+        for k in range(self._n_batches(len(order))):
+            yield order[k * self.batch_size:(k + 1) * self.batch_size]
+
+    def __iter__(self):
         fetch = _batch_fetcher(self.dataset) if self.collate_fn is None else None
         collate = self.collate_fn or default_collate
-        n_batches = len(order) // self.batch_size if self.drop_last else math.ceil(len(order) / self.batch_size)
-        for k in range(n_batches):
-            idx = order[k * self.batch_size:(k + 1) * self.batch_size]
+        for idx in self._index_batches():
             if fetch is not None:
                 yield fetch(idx)
             else:

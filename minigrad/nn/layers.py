@@ -145,7 +145,7 @@ class Embedding(Module):
                  scale_grad_by_freq=False, sparse=False, _weight=None, _freeze=False, device=None, dtype=None):
         super().__init__()
         if sparse:
-            raise NotImplementedError("Embedding: sparse gradients are not supported; with sparse=False the "
+            raise ValueError("Embedding: sparse=True (sparse gradients) is not supported; with sparse=False the "
                                       "gradient has the same values, as a dense tensor")
         self.max_norm, self.norm_type, self.scale_grad_by_freq = max_norm, norm_type, bool(scale_grad_by_freq)
         self.sparse = False

@@ -128,14 +128,16 @@ class Module:
     register_module = add_module
 
     # -- calling -----------------------------------------------------------------
-    def forward(self, *args, **kwargs):
-        raise NotImplementedError(f"{type(self).__name__} must define forward()")
-
+    # Subclasses define ``forward``; Module itself has none (containers such as ModuleList are never called).
     def __call__(self, *args, **kwargs):
         if self._forward_pre_hooks:
             for hook in list(self._forward_pre_hooks.values()):
                 hook(self, args)
-        out = self.forward(*args, **kwargs)
+        try:
+            forward = self.forward
+        except AttributeError:
+            raise TypeError(f"{type(self).__name__} cannot be called: it defines no forward()") from None
+        out = forward(*args, **kwargs)
         for hook in list(self._forward_hooks.values()):
             result = hook(self, args, out)
             if result is not None:

@@ -45,6 +45,7 @@ converted to NumPy loads unchanged.
 """
 from __future__ import annotations
 
+import abc
 import math
 import numbers
 import warnings
@@ -449,7 +450,7 @@ def _dropout_between_layers(x, p):
 
 
 # ----------------------------------------------------------------------------- the layers
-class RNNBase(Module):
+class RNNBase(Module, metaclass=abc.ABCMeta):
     """Multi-layer, optionally bidirectional recurrent layer (the base of :class:`RNN`, :class:`GRU`, :class:`LSTM`).
 
     ``forward(input, hx=None, *, lengths=None)``:
@@ -579,9 +580,9 @@ class RNNBase(Module):
         return text
 
     # -- what the subclasses define ----------------------------------------------------------------
+    @abc.abstractmethod
     def _direction_math(self, w_ih, w_hh, b_ih, b_hh):
         """``(w_ih, b_in, step)`` for :func:`run_direction`: the recurrent weights bound into ``step``."""
-        raise NotImplementedError(f"{type(self).__name__} must define _direction_math")
 
     def _direction(self, layer, direction):
         sfx = self._suffix(layer, direction)

@@ -16,6 +16,7 @@ the sequences match PyTorch's to the last bit.
 """
 from __future__ import annotations
 
+import abc
 import math
 import types
 import warnings
@@ -28,8 +29,8 @@ __all__ = ["LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ExponentialLR", 
            "OneCycleLR", "ReduceLROnPlateau"]
 
 
-class LRScheduler:
-    """Base class: subclasses define ``get_lr()``, the lrs for epoch ``self.last_epoch``.
+class LRScheduler(abc.ABC):
+    """Base class (abstract): subclasses define ``get_lr()``, the lrs for epoch ``self.last_epoch``.
 
     ``last_epoch=-1`` starts a new schedule; another value resumes one (each
     group must then already have its ``"initial_lr"``, e.g. from a loaded
@@ -62,9 +63,9 @@ class LRScheduler:
         finally:
             self._is_initial = False
 
+    @abc.abstractmethod
     def get_lr(self):
         """The lr of each group for epoch ``self.last_epoch``, computed from the current lrs (call ``step()``)."""
-        raise NotImplementedError(f"{type(self).__name__} must define get_lr()")
 
     def get_last_lr(self):
         """The lrs set by the latest ``step()``, one per parameter group."""
@@ -424,6 +425,10 @@ class ReduceLROnPlateau(LRScheduler):
         self.best = self.mode_worse
         self.cooldown_counter = 0
         self.num_bad_epochs = 0
+
+    def get_lr(self):
+        """The current lrs: this schedule changes them only in ``step(metrics)``, from the metric."""
+        return [group["lr"] for group in self.optimizer.param_groups]
 
     @property
     def in_cooldown(self):

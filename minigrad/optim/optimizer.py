@@ -19,6 +19,7 @@ optimizer built over a fresh model of the same architecture.
 """
 from __future__ import annotations
 
+import abc
 import contextlib
 import numbers
 from collections import defaultdict
@@ -53,8 +54,8 @@ def state_zeros(param_array, fill=0.0):
         return _wrap(xp.full(param_array.shape, fill, dtype=param_array.dtype), None, 0)
 
 
-class Optimizer:
-    """Base class of optimizers.
+class Optimizer(abc.ABC):
+    """Base class of optimizers (abstract: a subclass that does not define ``_update`` cannot be made).
 
     ``params``: an iterable of Parameters (one group), or of dicts, each a
     group ``{"params": [...], "lr": ..., ...}`` whose missing options come
@@ -195,9 +196,9 @@ class Optimizer:
                     p._bump_version()  # graphs recorded before this step now refuse to backward
         return loss
 
+    @abc.abstractmethod
     def _update(self, param, grad, state, group):
         """Update the raw array ``param`` in place from ``grad`` (a raw array: never modify it)."""
-        raise NotImplementedError(f"{type(self).__name__} must implement _update (or override step)")
 
     def _scratch(self, like, slot=0):
         """A temporary array shaped like ``like`` (same dtype and device), reused across steps.

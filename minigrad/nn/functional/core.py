@@ -246,7 +246,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
     are not supported (minigrad's gradients are dense).
     """
     if sparse:
-        raise NotImplementedError("embedding: sparse gradients are not supported; with sparse=False the gradient "
+        raise ValueError("embedding: sparse=True (sparse gradients) is not supported; with sparse=False the gradient "
                                   "has the same values, as a dense (num_embeddings, embedding_dim) tensor")
     _check_float(weight, "embedding", "weight")
     if weight.ndim != 2:
