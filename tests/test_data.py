@@ -346,3 +346,7 @@ def test_dataloader_batch_sampler_gives_the_batches():
     assert len(loader) == 3 and [y.tolist() for _, y in loader] == [[5, 0], [1, 2, 3], [4]]
     with pytest.raises(ValueError, match="mutually exclusive"):
         DataLoader(ds, batch_size=2, batch_sampler=[[0]])
+    with pytest.raises(IndexError, match="batch_sampler gave index 6 for a dataset of 6 examples"):
+        list(DataLoader(ds, batch_sampler=[[0, 6]]))
+    with pytest.raises(IndexError, match="sampler gave index 9 for a dataset of 6 examples"):
+        list(DataLoader(ds, sampler=[1, 9]))

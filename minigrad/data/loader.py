@@ -182,11 +182,21 @@ class DataLoader:
         """The dataset indices of each batch, as int64 arrays."""
         if self.batch_sampler is not None:
             for batch in self.batch_sampler:
-                yield np.fromiter((int(i) for i in batch), dtype=np.int64)
+                yield self._checked(np.fromiter((int(i) for i in batch), dtype=np.int64), "batch_sampler")
             return
         order = self._order()
+        if self.sampler is not None:
+            order = self._checked(order, "sampler")
         for k in range(self._n_batches(len(order))):
             yield order[k * self.batch_size:(k + 1) * self.batch_size]
+
+    def _checked(self, indices, source):
+        """``indices`` from a user's sampler, refused (naming the dataset size) when out of range."""
+        n = len(self.dataset)
+        bad = indices[(indices < -n) | (indices >= n)]
+        if bad.size:
+            raise IndexError(f"DataLoader: the {source} gave index {int(bad[0])} for a dataset of {n} examples")
+        return indices
 
     def __iter__(self):
         fetch = _batch_fetcher(self.dataset) if self.collate_fn is None else None

@@ -345,9 +345,13 @@ def huber_loss(input, target, reduction="mean", delta=1.0):
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     target = _pair_shapes(input, target, "huber_loss")
-    diff = input - target
+    return _reduce(_huber_elements(input - target, delta), reduction)
+
+
+def _huber_elements(diff, delta):
+    """Per-element Huber loss of the differences ``diff``."""
     size = diff.abs()
-    return _reduce(where(size < delta, diff * diff * 0.5, (size - 0.5 * delta) * float(delta)), reduction)
+    return where(size < delta, diff * diff * 0.5, (size - 0.5 * delta) * float(delta))
 
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
@@ -356,12 +360,10 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     reduction = _reduction(reduction, size_average, reduce, "smooth_l1_loss")
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
-    target = _pair_shapes(input, target, "smooth_l1_loss")
-    diff = input - target
-    size = diff.abs()
+    diff = input - _pair_shapes(input, target, "smooth_l1_loss")
     if beta == 0:
-        return _reduce(size, reduction)
-    return _reduce(where(size < beta, diff * diff * (0.5 / beta), size - 0.5 * beta), reduction)
+        return _reduce(diff.abs(), reduction)
+    return _reduce(_huber_elements(diff, beta) * (1.0 / beta), reduction)
 
 
 # ----------------------------------------------------------------------------- binary targets
