@@ -401,7 +401,7 @@ def _check_sizes(name, input_size, hidden_size):
 
 
 # ----------------------------------------------------------------------------- one direction of one layer
-def run_direction(x, state, w_ih, b_ih, step, masks=None, reverse=False):
+def run_direction(x, state, w_ih, b_ih, step, masks=None, reverse=False, per_step=None):
     """Run one direction of one recurrent layer over a whole sequence (the unrolled loop).
 
     ``x``: (T, B, H_in), time first.  ``state``: the initial state, h0 (B, H)
@@ -410,7 +410,11 @@ def run_direction(x, state, w_ih, b_ih, step, masks=None, reverse=False):
     its recurrent weights bound.  ``masks``: None, or a list of T entries, each
     None (every sequence is still running at that step) or a constant boolean
     array (B, 1), True for the sequences that are.  ``reverse``: run from the
-    last step to the first.
+    last step to the first.  ``per_step``: None, or ``per_step(t) -> (w_ih,
+    b_ih, step)`` giving each time step its own weights (then ``w_ih``,
+    ``b_ih`` and ``step`` are ignored): the unrolled network with a separate
+    copy of the weights per step, which :func:`minigrad.utils.bptt_contributions`
+    uses to see each step's share of the gradient.
 
     Padded steps keep the state (``where(mask, new, old)``) and output zeros,
     so a reverse pass starts at each sequence's own last step.
@@ -421,13 +425,20 @@ def run_direction(x, state, w_ih, b_ih, step, masks=None, reverse=False):
     graph nodes a gradient-flow probe can call ``retain_grad()`` on).
     """
     steps, batch = x.shape[0], x.shape[1]
-    # The input's contribution does not depend on the state: one big matmul for all steps, then
-    # one unbind (one graph node; x[t] per step would make backward cost O(T^2)).
-    gi = _input_projection(x.reshape(steps * batch, x.shape[2]), w_ih, b_ih)
-    gi_steps = gi.reshape(steps, batch, gi.shape[-1]).unbind(0)
+    if per_step is None:
+        # The input's contribution does not depend on the state: one big matmul for all steps, then
+        # one unbind (one graph node; x[t] per step would make backward cost O(T^2)).
+        gi = _input_projection(x.reshape(steps * batch, x.shape[2]), w_ih, b_ih)
+        gi_steps = gi.reshape(steps, batch, gi.shape[-1]).unbind(0)
+    else:
+        x_steps = x.unbind(0)
     outputs, step_states = [None] * steps, [None] * steps
     for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
-        new_state = step(gi_steps[t], state)
+        if per_step is None:
+            new_state = step(gi_steps[t], state)
+        else:
+            w_ih_t, b_ih_t, step_t = per_step(t)
+            new_state = step_t(_input_projection(x_steps[t], w_ih_t, b_ih_t), state)
         running = masks[t] if masks is not None else None
         if running is not None:  # finished sequences keep their state
             if isinstance(new_state, tuple):
@@ -581,15 +592,40 @@ class RNNBase(Module, metaclass=abc.ABCMeta):
 
     # -- what the subclasses define ----------------------------------------------------------------
     @abc.abstractmethod
-    def _direction_math(self, w_ih, w_hh, b_ih, b_hh):
-        """``(w_ih, b_in, step)`` for :func:`run_direction`: the recurrent weights bound into ``step``."""
+    def cell_math(self, w_ih, w_hh, b_ih, b_hh):
+        """The cell of one (layer, direction), given its weights: returns ``(w_ih, b_in, step)``.
 
-    def _direction(self, layer, direction):
+        ``w_ih`` (G*H, H_in) and ``b_in`` (G*H,) or None make the input projection
+        ``gi_t = x_t w_ih^T + b_in`` of every step (computed for all steps at once);
+        ``step(gi_t, h) -> h'`` is the recurrence, with ``gi_t`` (B, G*H) and ``h`` (B, H)
+        (LSTM: ``(h, c)`` pairs).  ``w_hh`` (G*H, H), ``b_ih``, ``b_hh`` (G*H,) or None are the
+        parameters to bind into ``step``.  This is the one method a custom cell defines
+        (see the guide's "Your own cell"): a subclass with its own ``cell_math`` runs unrolled.
+        """
+
+    def _direction_weights(self, layer, direction):
+        """``{short name: parameter}`` of one (layer, direction): ``weight_ih``, ``weight_hh`` (and
+        ``bias_ih``, ``bias_hh``, ``weight_hr`` when the layer has them)."""
         sfx = self._suffix(layer, direction)
-        w_ih, w_hh = getattr(self, "weight_ih" + sfx), getattr(self, "weight_hh" + sfx)
-        b_ih = getattr(self, "bias_ih" + sfx) if self.bias else None
-        b_hh = getattr(self, "bias_hh" + sfx) if self.bias else None
-        return self._direction_math(w_ih, w_hh, b_ih, b_hh)
+        names = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if self.bias else [])
+        names += ["weight_hr"] if self.proj_size else []
+        return {n: getattr(self, n + sfx) for n in names}
+
+    def _direction(self, layer, direction, weights=None):
+        """``(w_ih, b_in, step)`` of one (layer, direction); ``weights`` (as :meth:`_direction_weights`)
+        replaces the parameters, e.g. by one copy per time step."""
+        w = self._direction_weights(layer, direction) if weights is None else weights
+        return self.cell_math(w["weight_ih"], w["weight_hh"], w.get("bias_ih"), w.get("bias_hh"))
+
+    def _can_fuse(self):
+        """True when a fused op computes exactly this layer's cell: the class that defines the cell math
+        (``cell_math``/``_direction``) is RNN, GRU or LSTM itself, not a subclass with its own cell."""
+        for klass in type(self).__mro__:
+            if klass is RNNBase:
+                return False
+            if "cell_math" in vars(klass) or "_direction" in vars(klass):
+                return klass in _FUSED_CLASSES and self.mode in ("RNN_TANH", "RNN_RELU", "GRU", "LSTM")
+        return False
 
     def _fused_direction(self, layer, direction, x, state, lengths):
         """One (layer, direction) as one fused op: ``(output (T, B, H), final state)``."""
@@ -692,8 +728,11 @@ class RNNBase(Module, metaclass=abc.ABCMeta):
         run, masks, lengths = self._step_masks(lengths, x, batched)
         if run < steps:  # steps after every sequence's end change nothing: skip them
             x = x[:run]
-        # keep_states needs the unrolled path's per-step states; the fused LSTM has no projection
-        fused = self.fused and not self.keep_states and not self.proj_size
+        # keep_states needs the unrolled path's per-step states; the fused LSTM has no projection; a
+        # custom cell (a subclass with its own step) has no fused op: all of them run unrolled.
+        per_step_weights = getattr(self, "_per_step_weights", None)
+        fused = (self.fused and not self.keep_states and not self.proj_size and per_step_weights is None
+                 and self._can_fuse())
         layer_input, finals = x, []
         for layer in range(self.num_layers):
             outputs = []
@@ -704,9 +743,14 @@ class RNNBase(Module, metaclass=abc.ABCMeta):
                     outputs.append(out)
                     finals.append(final)
                     continue
-                w_ih, b_in, step = self._direction(layer, direction)
+                if per_step_weights is None:
+                    w_ih, b_in, step = self._direction(layer, direction)
+                    per_step = None
+                else:
+                    w_ih = b_in = step = None
+                    per_step = _bind_per_step(self, per_step_weights, layer, direction)
                 out, final, step_states = run_direction(layer_input, state, w_ih, b_in, step, masks,
-                                                        reverse=direction == 1)
+                                                        reverse=direction == 1, per_step=per_step)
                 outputs.append(out)
                 finals.append(final)
                 if self.keep_states and layer == self.num_layers - 1:
@@ -743,6 +787,15 @@ class RNNBase(Module, metaclass=abc.ABCMeta):
         return _pack(time_major, B.to_device(lengths.data, "cpu"), sorted_indices), state
 
 
+def _bind_per_step(module, weights_at, layer, direction):
+    """``per_step(t)`` for :func:`run_direction`: the cell of step t with the weights ``weights_at(layer,
+    direction, t)`` gives."""
+    def per_step(t):
+        return module._direction(layer, direction, weights_at(layer, direction, t))
+
+    return per_step
+
+
 def _folded_bias(b_ih, b_hh):
     """b_ih + b_hh, added once to the input projection instead of once per step (RNN and LSTM)."""
     if b_ih is None:
@@ -772,7 +825,7 @@ class RNN(RNNBase):
         text = super().extra_repr()
         return text + (f", nonlinearity={self.nonlinearity!r}" if self.nonlinearity != "tanh" else "")
 
-    def _direction_math(self, w_ih, w_hh, b_ih, b_hh):
+    def cell_math(self, w_ih, w_hh, b_ih, b_hh):
         w_hh_t, act = w_hh.T, self.nonlinearity  # transpose once, not once per step
 
         def step(gi, h):
@@ -801,7 +854,7 @@ class GRU(RNNBase):
     def extra_repr(self):
         return super().extra_repr() + ("" if self.reset_after else ", reset_after=False")
 
-    def _direction_math(self, w_ih, w_hh, b_ih, b_hh):
+    def cell_math(self, w_ih, w_hh, b_ih, b_hh):
         # b_hn sits inside r * (...), so b_hh cannot be folded into the input bias here.
         if self.reset_after:
             w_hh_t = w_hh.T
@@ -838,11 +891,12 @@ class LSTM(RNNBase):
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
                          fused, proj_size)
 
-    def _direction(self, layer, direction):
-        w_ih, b_in, step = super()._direction(layer, direction)
+    def _direction(self, layer, direction, weights=None):
+        w = self._direction_weights(layer, direction) if weights is None else weights
+        w_ih, b_in, step = super()._direction(layer, direction, w)
         if not self.proj_size:
             return w_ih, b_in, step
-        w_hr_t = getattr(self, "weight_hr" + self._suffix(layer, direction)).T
+        w_hr_t = w["weight_hr"].T
 
         def projected_step(gi, state):
             h, c = step(gi, state)
@@ -850,10 +904,13 @@ class LSTM(RNNBase):
 
         return w_ih, b_in, projected_step
 
-    def _direction_math(self, w_ih, w_hh, b_ih, b_hh):
+    def cell_math(self, w_ih, w_hh, b_ih, b_hh):
         w_hh_t = w_hh.T
 
         def step(gi, state):
             return lstm_step(gi, state, w_hh_t, None)
 
         return w_ih, _folded_bias(b_ih, b_hh), step
+
+
+_FUSED_CLASSES = (RNN, GRU, LSTM)

@@ -1,0 +1,170 @@
+"""Tools that show backpropagation through time: each step's share of the gradient, custom cells."""
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad.nn.functional import softmax
+
+
+def _layer(kind, **kw):
+    mg.manual_seed(0)
+    cls = {"RNN": mg.nn.RNN, "GRU": mg.nn.GRU, "LSTM": mg.nn.LSTM}[kind]
+    return cls(3, 4, **kw).double()
+
+
+def _loss(output, state):
+    h = state[0] if isinstance(state, tuple) else state
+    return (output ** 2).sum() * 0.5 + (h * h.detach().sin()).sum()  # uses every output step and h_n
+
+
+CASES = [
+    ("RNN", {}), ("GRU", {}), ("LSTM", {}),
+    ("RNN", {"bidirectional": True}), ("GRU", {"bidirectional": True}), ("LSTM", {"bidirectional": True}),
+    ("RNN", {"num_layers": 2}), ("GRU", {"num_layers": 2}), ("LSTM", {"num_layers": 2}),
+    ("LSTM", {"num_layers": 2, "bidirectional": True, "batch_first": True}),
+    ("GRU", {"reset_after": False, "bidirectional": True}),
+    ("LSTM", {"proj_size": 2, "bidirectional": True}),
+]
+
+
+@pytest.mark.parametrize("kind,kw", CASES, ids=lambda v: str(v))
+def test_bptt_contributions_sum_to_the_gradient_backward_leaves(kind, kw):
+    layer = _layer(kind, **kw)
+    x = mg.randn(2, 5, 3, dtype=mg.float64) if kw.get("batch_first") else mg.randn(5, 2, 3, dtype=mg.float64)
+    contributions = mg.utils.bptt_contributions(layer, x, _loss)
+    assert all(p.grad is None for p in layer.parameters())  # left untouched
+    output, state = layer(x)  # the default, fused path
+    _loss(output, state).backward()
+    assert sorted(contributions) == sorted(n for n, _ in layer.named_parameters())
+    for name, p in layer.named_parameters():
+        c = contributions[name]
+        assert c.shape == (5,) + tuple(p.shape) and c.dtype == np.float64
+        np.testing.assert_allclose(c.sum(0), p.grad.numpy(), rtol=1e-10, atol=1e-12, err_msg=name)
+        assert np.count_nonzero(np.abs(c).reshape(5, -1).sum(1)) >= 4, name  # spread over steps, not all on one
+
+
+def test_bptt_contributions_with_lengths_and_h0():
+    layer = _layer("GRU", bidirectional=True)
+    x = mg.randn(6, 3, 3, dtype=mg.float64)
+    h0 = mg.randn(2, 3, 4, dtype=mg.float64)
+    lengths = [6, 2, 4]
+    contributions = mg.utils.bptt_contributions(layer, x, _loss, h0, lengths=lengths)
+    output, state = layer(x, h0, lengths=lengths)
+    _loss(output, state).backward()
+    for name, p in layer.named_parameters():
+        np.testing.assert_allclose(contributions[name].sum(0), p.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_early_steps_share_vanishes_for_a_loss_on_the_last_step():
+    mg.manual_seed(1)
+    layer = mg.nn.RNN(2, 8).double()
+    x = mg.randn(30, 1, 2, dtype=mg.float64)
+    contributions = mg.utils.bptt_contributions(layer, x, lambda out, h: out[-1].sum())
+    norms = mg.utils.step_norms(contributions)["weight_hh_l0"]
+    assert norms.shape == (30,)
+    assert norms[0] < 1e-3 * norms[-1]
+    assert norms[0] == 0.0  # W_hh at step 1 multiplies h_0 = 0
+
+
+def test_bptt_contributions_errors():
+    with pytest.raises(TypeError, match="recurrent layer"):
+        mg.utils.bptt_contributions(mg.nn.Linear(2, 2), mg.randn(3, 2), lambda o, s: o.sum())
+    layer = mg.nn.RNN(2, 3, num_layers=2, dropout=0.5)
+    with pytest.raises(ValueError, match="layer.eval"):
+        mg.utils.bptt_contributions(layer, mg.randn(3, 2), lambda o, s: o.sum())
+    layer.eval()
+    with pytest.raises(ValueError, match="one-element"):
+        mg.utils.bptt_contributions(layer, mg.randn(3, 2), lambda o, s: o)
+    assert "_per_step_weights" not in layer.__dict__
+
+
+def test_plot_bptt_contributions(tmp_path):
+    pytest.importorskip("matplotlib")
+    layer = _layer("LSTM")
+    contributions = mg.utils.bptt_contributions(layer, mg.randn(6, 1, 3, dtype=mg.float64),
+                                                lambda o, s: o[-1].sum())
+    ax = mg.utils.plot_bptt_contributions(contributions)
+    assert [line.get_label() for line in ax.get_lines()] == ["weight_ih_l0", "weight_hh_l0"]
+    ax.figure.savefig(tmp_path / "c.svg")
+    assert (tmp_path / "c.svg").stat().st_size > 1000
+
+
+# ----------------------------------------------------------------------------- custom cells
+class SoftmaxRNN(mg.nn.RNNBase):
+    """The lecture's unit h' = softmax(W h + U x + b)."""
+
+    def __init__(self, input_size, hidden_size, **kw):
+        super().__init__("SOFTMAX", input_size, hidden_size, **kw)
+
+    def cell_math(self, w_ih, w_hh, b_ih, b_hh):
+        w_hh_t = w_hh.T
+
+        def step(gi, h):
+            pre = gi + h @ w_hh_t
+            return softmax(pre if b_hh is None else pre + b_hh, dim=-1)
+
+        return w_ih, b_ih, step
+
+
+def _reference_softmax_rnn(layer, x, lengths):
+    """The same unit, written as a plain loop in NumPy, forward direction, one layer."""
+    w_ih, w_hh = layer.weight_ih_l0.detach().numpy(), layer.weight_hh_l0.detach().numpy()
+    b = layer.bias_ih_l0.detach().numpy() + layer.bias_hh_l0.detach().numpy()
+    h = np.zeros((x.shape[1], layer.hidden_size))
+    outs = []
+    for t in range(x.shape[0]):
+        pre = x[t] @ w_ih.T + h @ w_hh.T + b
+        new = np.exp(pre - pre.max(-1, keepdims=True))
+        new /= new.sum(-1, keepdims=True)
+        running = (t < np.asarray(lengths))[:, None]
+        h = np.where(running, new, h)
+        outs.append(np.where(running, h, 0.0))
+    return np.stack(outs), h
+
+
+def test_custom_cell_runs_under_defaults_with_layers_directions_and_lengths():
+    mg.manual_seed(0)
+    layer = SoftmaxRNN(3, 5, num_layers=2, bidirectional=True).double()
+    assert layer.fused  # the default: still runs, unrolled, because no fused op computes this cell
+    x = mg.randn(6, 2, 3, dtype=mg.float64)
+    output, h_n = layer(x, lengths=[6, 4])
+    assert output.shape == (6, 2, 10) and h_n.shape == (4, 2, 5)
+    np.testing.assert_allclose(output[:4].detach().numpy().reshape(4, 2, 2, 5).sum(-1), 1.0)  # softmax rows
+    assert np.all(output[4:, 1].detach().numpy() == 0.0)  # padding
+    output.sum().backward()
+    assert all(p.grad is not None for p in layer.parameters())
+    contributions = mg.utils.bptt_contributions(layer, x, lambda o, s: (o * o).sum(), lengths=[6, 4])
+    for p in layer.parameters():
+        p.grad = None
+    out, _ = layer(x, lengths=[6, 4])
+    (out * out).sum().backward()
+    for name, p in layer.named_parameters():
+        np.testing.assert_allclose(contributions[name].sum(0), p.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_custom_cell_matches_a_plain_loop():
+    mg.manual_seed(2)
+    layer = SoftmaxRNN(3, 4).double()
+    x = np.random.default_rng(0).normal(size=(5, 3, 3))
+    lengths = [5, 3, 1]
+    output, h_n = layer(mg.tensor(x), lengths=lengths)
+    want_out, want_h = _reference_softmax_rnn(layer, x, lengths)
+    np.testing.assert_allclose(output.detach().numpy(), want_out, rtol=1e-12)
+    np.testing.assert_allclose(h_n[0].detach().numpy(), want_h, rtol=1e-12)
+
+
+def test_subclass_of_a_builtin_layer_with_its_own_cell_runs_unrolled_and_plain_subclass_stays_fused():
+    class LeakyRNN(mg.nn.RNN):
+        def cell_math(self, w_ih, w_hh, b_ih, b_hh):
+            w_ih, b_in, step = super().cell_math(w_ih, w_hh, b_ih, b_hh)
+            return w_ih, b_in, lambda gi, h: 0.5 * h + 0.5 * step(gi, h)
+
+    class NamedGRU(mg.nn.GRU):
+        pass
+
+    x = mg.randn(4, 2, 3)
+    with mg.autograd.tape() as t:
+        LeakyRNN(3, 4)(x)
+        NamedGRU(3, 4)(x)
+    ops = [e.op for e in t]
+    assert "RNNLayerOp" not in ops and "GRULayerOp" in ops
