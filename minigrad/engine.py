@@ -137,15 +137,76 @@ class TapeEntry:
         return f"{mark:>6} {self.op}({ins}) -> {outs}"
 
 
-class Tape(list):
-    """The list of :class:`TapeEntry` made by :func:`tape`; prints as a table."""
+def _norm(array):
+    """The Euclidean norm of an array (all elements), as a Python float."""
+    a = array.astype(np.float64) if array.dtype != np.float64 else array
+    return float(B.xp_of(a).sqrt((a * a).sum()))
+
+
+def _shape_text(shape):
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+class BackwardEntry:
+    """One node run by backward inside ``tape(backward=True)``.
+
+    ``seq``, ``op``: the node; ``grads_in``: per output, ``(shape, norm)`` of the gradient that arrived
+    (None if none did); ``grads_out``: per input, ``(shape, norm, to)`` of the gradient sent on, where
+    ``to`` names the receiver (``"Add #7"`` for a node, the leaf's name or ``"leaf"``), or None when
+    nothing was sent (a constant, or an input that needs no gradient).
+    """
+
+    __slots__ = ("seq", "op", "grads_in", "grads_out")
+
+    def __init__(self, seq, op, grads_in, grads_out):
+        self.seq, self.op, self.grads_in, self.grads_out = seq, op, grads_in, grads_out
+
+    def rows(self):
+        """The entry as table rows ``[node, arrived, sent, to]``."""
+        node = f"#{self.seq} {self.op}"
+        arrived = [f"{_shape_text(g[0])} {g[1]:.4g}" if g is not None else "-" for g in self.grads_in]
+        sent = [g for g in self.grads_out if g is not None] or [None]
+        rows = []
+        for i, g in enumerate(sent):
+            rows.append([node if i == 0 else "", "  ".join(arrived) if i == 0 else "",
+                         f"{_shape_text(g[0])} {g[1]:.4g}" if g is not None else "-", g[2] if g is not None else ""])
+        return rows
+
+    def __repr__(self):
+        return "\n".join("  ".join(r).rstrip() for r in self.rows())
+
+
+class BackwardTape(list):
+    """The :class:`BackwardEntry` list of ``tape(backward=True)``, in the order backward ran the nodes;
+    prints as a table: node, gradient arrived (shape, norm), gradients sent on (shape, norm) and to whom."""
 
     def __str__(self):
-        return "\n".join(repr(e) for e in self) if self else "(empty tape)"
+        if not self:
+            return "(no backward recorded)"
+        rows = [["node", "grad arrived", "grad sent", "to"]] + [r for e in self for r in e.rows()]
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        return "\n".join(("  ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + "  " + r[3]).rstrip()
+                         for r in rows)
+
+
+class Tape(list):
+    """The list of :class:`TapeEntry` made by :func:`tape`; prints as a table.
+
+    With ``tape(backward=True)``, ``.backward`` is the :class:`BackwardTape` of every backward run inside
+    the block (else None), printed after the forward ops."""
+
+    backward = None
+    _names = None
+
+    def __str__(self):
+        text = "\n".join(repr(e) for e in self) if self else "(empty tape)"
+        if self.backward is not None:
+            text += "\nbackward:\n" + str(self.backward)
+        return text
 
 
 @contextmanager
-def tape():
+def tape(backward=False, params=None):
     """Record every op executed inside the block, in order.
 
     >>> with mg.autograd.tape() as t:
@@ -154,13 +215,36 @@ def tape():
 
     Ops run with gradients disabled are listed as ``(not recorded)``: they
     leave no node on the graph.
+
+    ``backward=True``: also record every backward run inside the block, in
+    ``t.backward``: each node in the order it ran, the gradient that arrived at
+    it and the gradients it sent on (shapes, norms, receivers).  The ops that
+    backward formulas run internally are then not listed among the forward ops.
+    ``params``: optional ``{name: tensor}`` naming leaves in that table.
     """
     entries = Tape()
+    if backward:
+        entries.backward = BackwardTape()
+        entries._names = {id(t): n for n, t in (params or {}).items()}
     _recorders.append(entries)
     try:
         yield entries
     finally:
         _recorders.remove(entries)
+
+
+def _receiver(x, names):
+    if x.grad_fn is not None:
+        return f"{x.grad_fn.name} #{x.grad_fn.seq}"
+    return (names or {}).get(id(x), "leaf")
+
+
+def _record_backward(recorders, node, grads, inputs, input_grads):
+    grads_in = [None if g is None else (tuple(g.shape), _norm(g.data)) for g in grads]
+    for rec in recorders:
+        grads_out = [None if gx is None or not x.requires_grad else
+                     (tuple(x.shape), _norm(gx.data), _receiver(x, rec._names)) for x, gx in zip(inputs, input_grads)]
+        rec.backward.append(BackwardEntry(node.seq, node.name, grads_in, grads_out))
 
 
 # ----------------------------------------------------------------------------- ops
@@ -598,6 +682,19 @@ def run_backward(roots, root_grads, retain_graph, create_graph, capture=None):
     reach those tensors are returned in a list instead of being added to
     ``.grad``.  Returns that list (or None).
     """
+    # tape(backward=True) recorders: list the nodes backward runs, not the ops inside backward formulas
+    watching = [r for r in _recorders if r.backward is not None] if _recorders else None
+    if watching:
+        for r in watching:
+            _recorders.remove(r)
+    try:
+        return _run_backward(roots, root_grads, retain_graph, create_graph, capture, watching)
+    finally:
+        if watching:
+            _recorders.extend(watching)
+
+
+def _run_backward(roots, root_grads, retain_graph, create_graph, capture, watching):
     pending = {}  # node -> list with one accumulated gradient per output
     heap = []  # (-seq, node): the node with the highest sequence number runs first
     captured = None
@@ -657,6 +754,8 @@ def run_backward(roots, root_grads, retain_graph, create_graph, capture=None):
                     f"{type(node).__name__}.backward returned {len(input_grads)} gradients "
                     f"for {len(inputs)} inputs"
                 )
+            if watching:
+                _record_backward(watching, node, grads, inputs, input_grads)
             for x, gx in zip(inputs, input_grads):
                 if gx is None or not x.requires_grad:
                     continue

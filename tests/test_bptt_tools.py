@@ -168,3 +168,53 @@ def test_subclass_of_a_builtin_layer_with_its_own_cell_runs_unrolled_and_plain_s
         NamedGRU(3, 4)(x)
     ops = [e.op for e in t]
     assert "RNNLayerOp" not in ops and "GRULayerOp" in ops
+
+
+# ----------------------------------------------------------------------------- the backward tape
+def test_backward_tape_lists_nodes_in_run_order_with_gradients_arrived_and_sent():
+    w = mg.tensor([[1.0, -2.0], [0.5, 3.0]], requires_grad=True)
+    x = mg.tensor([1.0, 2.0])
+    with mg.autograd.tape(backward=True, params={"w": w}) as t:
+        y = (x @ w).tanh()
+        loss = (y * y).sum()
+        loss.backward()
+    assert [e.op for e in t] == ["Matmul", "Tanh", "Mul", "Sum"]  # backward's own ops are not listed
+    bw = t.backward
+    assert [e.op for e in bw] == ["Sum", "Mul", "Tanh", "Matmul"]
+    assert [e.seq for e in bw] == sorted((e.seq for e in t), reverse=True)
+    sum_entry, mul_entry, tanh_entry, matmul_entry = bw
+    assert sum_entry.grads_in == [((), 1.0)]
+    # Mul(y, y) sends y to Tanh's node once per input
+    y_np = np.tanh(np.array([1.0, 2.0]) @ w.detach().numpy())
+    assert [g[2] for g in mul_entry.grads_out] == [f"Tanh #{tanh_entry.seq}"] * 2
+    np.testing.assert_allclose(mul_entry.grads_out[0][1], np.linalg.norm(y_np))
+    np.testing.assert_allclose(tanh_entry.grads_in[0][1], np.linalg.norm(2 * y_np))
+    assert matmul_entry.grads_out[0] is None  # x is a constant
+    assert matmul_entry.grads_out[1][0] == (2, 2) and matmul_entry.grads_out[1][2] == "w"
+    np.testing.assert_allclose(matmul_entry.grads_out[1][1], np.linalg.norm(w.grad.numpy()))
+    text = str(t)
+    assert "backward:" in text and "grad arrived" in text and text.rstrip().endswith("w")
+
+
+def test_plain_tape_is_unchanged_by_backward_and_records_no_backward():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    with mg.autograd.tape() as t:
+        (x * 2).sum().backward()
+    assert t.backward is None and "backward:" not in str(t)
+    with mg.autograd.tape(backward=True) as t2:
+        pass
+    assert str(t2.backward) == "(no backward recorded)"
+
+
+def test_backward_tape_of_a_recurrent_layer_and_autograd_grad():
+    mg.manual_seed(0)
+    rnn = mg.nn.RNN(2, 3, fused=False)
+    x = mg.randn(4, 1, 2)
+    with mg.autograd.tape(backward=True) as t:
+        out, _ = rnn(x)
+        (g,) = mg.autograd.grad(out[-1].sum(), [rnn.weight_hh_l0])
+    ops = [e.op for e in t.backward]
+    assert ops.count("Tanh") == 4  # one per step, last step first
+    seqs = [e.seq for e in t.backward]
+    assert seqs == sorted(seqs, reverse=True)
+    assert g.shape == (3, 3)
