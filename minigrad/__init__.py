@@ -21,6 +21,7 @@ from . import autograd  # noqa: F401,E402
 from . import nn  # noqa: F401,E402
 from . import data  # noqa: F401,E402
 from . import datasets  # noqa: F401,E402
+from . import distributed  # noqa: F401,E402  (mpi4py is imported only by init_process_group)
 from . import optim  # noqa: F401,E402
 from . import utils  # noqa: F401,E402
 from .serialization import CheckpointError, load, save  # noqa: F401,E402

@@ -20,6 +20,8 @@ Read this file top to bottom to see how minigrad computes gradients.
   that is all it takes for gradients of gradients.
 * ``tensor.register_hook(fn)`` calls ``fn`` with the tensor's gradient once it
   is complete (and lets ``fn`` replace it): a window onto the replay.
+  ``leaf.register_post_accumulate_grad_hook(fn)`` calls ``fn(leaf)`` once the
+  gradient is in ``leaf.grad``.
 """
 from __future__ import annotations
 
@@ -448,7 +450,7 @@ class Tensor:
     """
 
     __slots__ = ("data", "grad", "grad_fn", "requires_grad", "_out_index", "_version",
-                 "_retains_grad", "_hooks", "__weakref__")  # _hooks: set only on leaves with hooks
+                 "_retains_grad", "_hooks", "_post_hooks", "__weakref__")  # set only on leaves with hooks
     __array_ufunc__ = None  # ndarray + Tensor -> Tensor.__radd__, not an object array
     __array_priority__ = 1000
 
@@ -603,6 +605,22 @@ class Tensor:
             if node._hooks is None:
                 node._hooks = {}
             hooks = node._hooks.setdefault(self._out_index, [])
+        hooks.append(hook)
+        return RemovableHandle(hooks, hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(tensor)`` on this leaf once backward has added its gradient into ``.grad``
+        (as PyTorch's): the place to act on the finished gradient, e.g. to all-reduce it.
+        Returns a handle whose ``remove()`` undoes it."""
+        if self.grad_fn is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors "
+                               f"(shape {self.shape}, made by {self.grad_fn.name})")
+        if not self.requires_grad:
+            raise RuntimeError(f"register_post_accumulate_grad_hook on a tensor of shape {self.shape} "
+                               "that does not require grad")
+        hooks = getattr(self, "_post_hooks", None)
+        if hooks is None:
+            hooks = self._post_hooks = []
         hooks.append(hook)
         return RemovableHandle(hooks, hook)
 
@@ -779,7 +797,12 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, capture, watchi
             if not retain_graph:
                 node._release()
         for t, g in hooked.values():
-            _deliver(t, _run_hooks(t._hooks, g), pending, heap, capture, captured, create_graph, owned)
+            hooks = getattr(t, "_hooks", None)
+            _deliver(t, _run_hooks(hooks, g) if hooks else g, pending, heap, capture, captured, create_graph, owned)
+            post = getattr(t, "_post_hooks", None)
+            if post and capture is None:  # autograd.grad accumulates nothing: no post-accumulate hooks
+                for hook in list(post):
+                    hook(t)
     return captured
 
 
@@ -790,7 +813,7 @@ def _deliver(t, g, pending, heap, capture, captured, create_graph, owned, hooked
     run once on the total."""
     node = t.grad_fn
     if node is None:
-        if hooked is not None and getattr(t, "_hooks", None):
+        if hooked is not None and (getattr(t, "_hooks", None) or getattr(t, "_post_hooks", None)):
             entry = hooked.get(id(t))
             if entry is None:
                 hooked[id(t)] = [t, g]
