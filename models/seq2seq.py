@@ -36,6 +36,7 @@ slowly (85% after 30 epochs in one run).
 """
 from __future__ import annotations
 
+import math
 import os
 import time
 
@@ -46,13 +47,15 @@ from minigrad import nn
 from minigrad.nn import functional as F
 
 CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
+ATTENTION = ("none", "additive", "dot")
 SPECIALS = ["<pad>", "<sos>", "<eos>"]
 CHARS = list("0123456789+")
 TASKS = {
     # name: (generator, its keyword arguments, what it does, how many distinct sources there are)
-    "reverse": (mg.datasets.synthetic.reverse_digits, {"min_len": 1, "max_len": 8}, "1234 -> 4321, 1 to 8 digits",
-                sum(10**k for k in range(1, 9))),
-    "add": (mg.datasets.synthetic.add_digits, {"max_digits": 3}, "123+45 -> 168, operands below 1000", 1000 * 1000),
+    "reverse": (mg.datasets.synthetic.reverse_digits, {"min_len": 1, "max_len": 8}, "1234 -> 4321, {min_len} to "
+                "{max_len} digits", lambda min_len, max_len: sum(10**k for k in range(min_len, max_len + 1))),
+    "add": (mg.datasets.synthetic.add_digits, {"max_digits": 3}, "123+45 -> 168, operands below 1000",
+            lambda max_digits: 10 ** (2 * max_digits)),
 }
 
 TASK_DEFAULTS = {  # the command line's defaults per task (addition needs more data and time)
@@ -67,6 +70,27 @@ def make_vocab():
 
 
 # ----------------------------------------------------------------------------- the model
+class DotAttention(nn.Module):
+    """Dot-product scores (Luong et al., 2015), scaled by 1/sqrt(d) as in the Transformer: e_j = s . h_j / sqrt(d).
+
+    The same interface as :class:`minigrad.nn.AdditiveAttention`:
+    ``forward(query (N, d), keys (N, S, d), key_padding_mask=(N, S) bool,
+    projected_keys=ignored) -> (context (N, d), weights (N, S))``.  No
+    parameters: the decoder state and the encoder states must have one size.
+    """
+
+    def project_keys(self, keys):
+        return keys
+
+    def forward(self, query, keys, values=None, key_padding_mask=None, projected_keys=None):
+        values = keys if values is None else values
+        e = (query.unsqueeze(1) @ keys.transpose(1, 2)).squeeze(1) / math.sqrt(keys.shape[-1])  # (N, S)
+        if key_padding_mask is not None:
+            e = e.masked_fill(key_padding_mask, -math.inf)
+        alpha = e.softmax(-1)
+        return (alpha.unsqueeze(1) @ values).squeeze(1), alpha
+
+
 class Seq2Seq(nn.Module):
     """Embedding + (bidirectional) recurrent encoder, recurrent decoder started from the encoder's final state.
 
@@ -76,35 +100,70 @@ class Seq2Seq(nn.Module):
     :meth:`greedy_decode` writes answers without a target.
 
     The decoder's input at each step is the embedding of the previous
-    character beside the encoder's final hidden state (the "context"),
-    (B, T, embed_dim + hidden_size).  With ``bidirectional=True`` each
-    encoder direction has ``hidden_size // 2`` units and the decoder starts
-    from both directions' final states side by side.
+    character beside a *context* vector (B, T, embed_dim + hidden_size).
+    With ``attention="none"`` the context is the encoder's final hidden
+    state, the same at every step: the whole source squeezed into one
+    vector.  With ``attention="additive"`` (Bahdanau et al., 2014) or
+    ``"dot"`` it is recomputed at every step i from the decoder's previous
+    state s_{i-1} and *all* the encoder's outputs h_1..h_S (padding left
+    out): c_i = sum_j alpha_ij h_j, and the output layer sees [s_i; c_i].
+    With ``bidirectional=True`` each encoder direction has
+    ``hidden_size // 2`` units and the decoder starts from both directions'
+    final states side by side.
     """
 
     def __init__(self, vocab_size, embed_dim=32, hidden_size=128, cell="gru", num_layers=1, bidirectional=True,
-                 pad_id=0, sos_id=1, eos_id=2):
+                 pad_id=0, sos_id=1, eos_id=2, attention="none"):
         super().__init__()
         if cell not in CELLS:
             raise ValueError(f"Seq2Seq: cell must be one of {sorted(CELLS)}, got {cell!r}")
+        if attention not in ATTENTION:
+            raise ValueError(f"Seq2Seq: attention must be one of {', '.join(ATTENTION)}; got {attention!r}")
         if bidirectional and hidden_size % 2:
             raise ValueError(f"Seq2Seq: a bidirectional encoder splits hidden_size between its two directions, "
                              f"so it must be even; got {hidden_size}")
         self.cell, self.pad_id, self.sos_id, self.eos_id = cell, pad_id, sos_id, eos_id
         self.bidirectional = bool(bidirectional)
+        self.attention_kind = attention
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
         encoder_size = hidden_size // 2 if self.bidirectional else hidden_size
         self.encoder = CELLS[cell](embed_dim, encoder_size, num_layers=num_layers, batch_first=True,
                                    bidirectional=self.bidirectional)
         self.decoder = CELLS[cell](embed_dim + hidden_size, hidden_size, num_layers=num_layers, batch_first=True)
-        self.out = nn.Linear(hidden_size, vocab_size)
+        if attention == "none":
+            self.out = nn.Linear(hidden_size, vocab_size)
+        else:
+            # the encoder's outputs (keys and values) have hidden_size features, as the decoder's state
+            self.attention = (nn.AdditiveAttention(hidden_size, hidden_size) if attention == "additive"
+                              else DotAttention())
+            self.out = nn.Linear(2 * hidden_size, vocab_size)
 
     def encode(self, src, src_lengths):
         """(B, S) ids -> the decoder's initial state (h, or LSTM's (h, c); each (layers, B, hidden_size))."""
-        _, state = self.encoder(self.embedding(src), lengths=src_lengths)
+        return self._encode(src, src_lengths)[1]
+
+    def _encode(self, src, src_lengths):
+        """(encoder outputs (B, S, hidden_size), the decoder's initial state)."""
+        outputs, state = self.encoder(self.embedding(src), lengths=src_lengths)
         if isinstance(state, tuple):
-            return tuple(self._join_directions(s) for s in state)
-        return self._join_directions(state)
+            return outputs, tuple(self._join_directions(s) for s in state)
+        return outputs, self._join_directions(state)
+
+    def memory(self, src, src_lengths):
+        """What the decoder reads at each step: the initial state and (for attention) the encoder's outputs.
+
+        A dict: ``state``; ``context`` (B, H) without attention; with
+        attention ``keys`` (B, S, H), ``projected_keys`` (computed once per
+        source) and ``padding`` (B, S) bool, True past each source's end.
+        """
+        outputs, state = self._encode(src, src_lengths)
+        if self.attention_kind == "none":
+            return {"state": state, "context": self._context(state)}
+        lengths = np.asarray(src_lengths.cpu().numpy() if isinstance(src_lengths, mg.Tensor) else src_lengths)
+        padding = np.arange(src.shape[1])[None, :] >= lengths[:, None]
+        padding = mg.tensor(padding, device=src.device)
+        return {"state": state, "keys": outputs, "projected_keys": self.attention.project_keys(outputs),
+                "padding": padding}
 
     def _join_directions(self, h):
         """(layers * 2, B, H/2), ordered layer 0 forward, layer 0 reverse, ... -> (layers, B, H)."""
@@ -126,43 +185,97 @@ class Seq2Seq(nn.Module):
         output, state = self.decoder(mg.cat([emb, ctx], dim=-1), state)
         return self.out(output), state
 
+    def attend_steps(self, tokens, state, memory):
+        """The attention decoder over ``tokens`` (B, T), one step at a time (each step's context needs s_{i-1}).
+
+        Returns (logits (B, T, V), new state, attention weights (B, T, S)).
+        """
+        emb = self.embedding(tokens)
+        outputs, contexts, weights = [], [], []
+        for i in range(emb.shape[1]):
+            s_prev = self._context(state)  # s_{i-1}: the top layer's state
+            c, alpha = self.attention(s_prev, memory["keys"], key_padding_mask=memory["padding"],
+                                      projected_keys=memory["projected_keys"])
+            output, state = self.decoder(mg.cat([emb[:, i:i + 1], c.unsqueeze(1)], dim=-1), state)
+            outputs.append(output)
+            contexts.append(c.unsqueeze(1))
+            weights.append(alpha.unsqueeze(1))
+        hidden = mg.cat([mg.cat(outputs, dim=1), mg.cat(contexts, dim=1)], dim=-1)  # [s_i; c_i]
+        return self.out(hidden), state, mg.cat(weights, dim=1)
+
     def forward(self, src, src_lengths, tgt_in):
         """Teacher forcing: src (B, S), src_lengths (B,), tgt_in (B, T) -> logits (B, T, vocab_size)."""
-        state = self.encode(src, src_lengths)
-        logits, _ = self.decode_steps(tgt_in, state, self._context(state))
-        return logits
+        memory = self.memory(src, src_lengths)
+        if self.attention_kind == "none":
+            return self.decode_steps(tgt_in, memory["state"], memory["context"])[0]
+        return self.attend_steps(tgt_in, memory["state"], memory)[0]
 
     @mg.no_grad()
-    def greedy_decode(self, src, src_lengths, max_len):
+    def greedy_decode(self, src, src_lengths, max_len, return_weights=False):
         """Most likely character at each step, fed back, for at most ``max_len`` steps -> ids (B, <= max_len).
 
         Positions after a sequence's ``<eos>`` hold whatever the decoder
-        wrote; :func:`ids_to_strings` cuts them off.
+        wrote; :func:`ids_to_strings` cuts them off.  ``return_weights``
+        (attention models): also return the attention weights (B, T, S),
+        row t being where the decoder looked to write character t.
         """
-        state = self.encode(src, src_lengths)
-        context = self._context(state)
+        memory = self.memory(src, src_lengths)
+        state = memory["state"]
         batch = src.shape[0]
         token = mg.full((batch, 1), self.sos_id, dtype=mg.int64, device=src.device)
         done = np.zeros(batch, dtype=bool)
-        written = []
+        written, weights = [], []
         for _ in range(max_len):
-            logits, state = self.decode_steps(token, state, context)
+            if self.attention_kind == "none":
+                logits, state = self.decode_steps(token, state, memory["context"])
+            else:
+                logits, state, alpha = self.attend_steps(token, state, memory)
+                weights.append(alpha)
             token = logits.argmax(-1)  # (B, 1)
             written.append(token)
             done |= token.cpu().numpy()[:, 0] == self.eos_id
             if done.all():
                 break
-        return mg.cat(written, dim=1)
+        ids = mg.cat(written, dim=1)
+        if return_weights:
+            if not weights:
+                raise ValueError("greedy_decode: return_weights needs a model with attention")
+            return ids, mg.cat(weights, dim=1)
+        return ids
 
 
 def build_model(config):
     """The :class:`Seq2Seq` a config describes."""
     return Seq2Seq(len(config["vocab"]["itos"]), embed_dim=config["embed"], hidden_size=config["hidden"],
-                   cell=config["cell"], num_layers=config["layers"], bidirectional=config.get("bidirectional", True))
+                   cell=config["cell"], num_layers=config["layers"], bidirectional=config.get("bidirectional", True),
+                   attention=config.get("attention", "none"))
 
 
 # ----------------------------------------------------------------------------- data
-def make_pairs(task, n_train, n_test, seed):
+def task_options(task, min_len=None, max_len=None):
+    """The generator's keyword arguments for ``task``: the reversal's string lengths (default 1 to 8 digits)."""
+    if task not in TASKS:
+        raise ValueError(f"seq2seq: task must be one of {sorted(TASKS)}, got {task!r}")
+    kwargs = dict(TASKS[task][1])
+    if task != "reverse":
+        if min_len is not None or max_len is not None:
+            raise ValueError(f"seq2seq: --min-len/--max-len set the lengths of the reversal's strings; the {task!r} "
+                             f"task has fixed operands")
+        return kwargs
+    kwargs["min_len"] = kwargs["min_len"] if min_len is None else int(min_len)
+    kwargs["max_len"] = kwargs["max_len"] if max_len is None else int(max_len)
+    if not 1 <= kwargs["min_len"] <= kwargs["max_len"]:
+        raise ValueError(f"seq2seq: string lengths need 1 <= min_len <= max_len, got min_len {kwargs['min_len']} "
+                         f"and max_len {kwargs['max_len']}")
+    return kwargs
+
+
+def describe_task(task, min_len=None, max_len=None):
+    """One line: what the task does (``1234 -> 4321, 1 to 8 digits``)."""
+    return TASKS[task][2].format(**task_options(task, min_len, max_len))
+
+
+def make_pairs(task, n_train, n_test, seed, min_len=None, max_len=None):
     """(training pairs, held-out pairs) of (source, target) strings, no source in both.
 
     Draws pairs from ``task``'s generator until ``n_train + n_test``
@@ -171,9 +284,9 @@ def make_pairs(task, n_train, n_test, seed):
     saw in training.  (Short strings are few, e.g. the 10 one-digit ones, so
     they are rare in both sets.)
     """
-    if task not in TASKS:
-        raise ValueError(f"seq2seq: task must be one of {sorted(TASKS)}, got {task!r}")
-    generate, kwargs, _, distinct_sources = TASKS[task]
+    kwargs = task_options(task, min_len, max_len)
+    generate, count_sources = TASKS[task][0], TASKS[task][3]
+    distinct_sources = count_sources(**kwargs)
     need = n_train + n_test
     if need > distinct_sources // 2:  # beyond that, drawing them at random takes long (the coupon collector)
         raise ValueError(f"seq2seq: the {task!r} task has {distinct_sources:,} distinct sources; ask for at most "
@@ -239,19 +352,24 @@ def exact_match(model, pairs, vocab, device="cpu"):
 # ----------------------------------------------------------------------------- training
 def train(task="reverse", cell="gru", embed=32, hidden=128, layers=1, bidirectional=True, epochs=None, batch_size=64,
           lr=3e-3, n_train=None, n_test=1000, device="cpu", out="runs/seq2seq", seed=0, limit=None, quiet=False,
-          examples=6):
+          examples=6, attention="none", min_len=None, max_len=None, alignments=4):
     """Train a :class:`Seq2Seq` on ``task`` ('reverse' or 'add'); returns the metrics dict.
 
     ``n_train`` generated training pairs and ``n_test`` held-out pairs, all
     with distinct sources (``epochs`` and ``n_train`` default to the task's
     ``TASK_DEFAULTS``).  ``bidirectional``: the encoder reads both ways
-    (see :class:`Seq2Seq`).  Adam with a cosine-annealed ``lr``, gradients
+    (see :class:`Seq2Seq`); ``attention``: "none", "additive" or "dot";
+    ``min_len``/``max_len``: the reversal's string lengths (default 1 to 8).
+    Adam with a cosine-annealed ``lr``, gradients
     clipped at norm 1, cross-entropy with teacher forcing; after
     every epoch, greedy decoding of the held-out set gives the exact-match
     accuracy.  ``limit`` keeps the first N training pairs.  Writes
     ``{out}/seq2seq_{task}.npz`` (checkpoint, with the vocabulary in its
-    config), ``..._curves.png`` and ``..._metrics.json``; prints ``examples``
-    held-out decodings at the end.
+    config), ``..._best.npz`` (the epoch with the best held-out exact
+    match), ``..._curves.png`` and ``..._metrics.json``; with attention also
+    ``..._attention.png``, the attention weights of ``alignments`` held-out
+    strings as heatmaps (needs matplotlib).  Prints ``examples`` held-out
+    decodings at the end.
     """
     from . import training as T  # noqa: PLC0415
 
@@ -261,13 +379,16 @@ def train(task="reverse", cell="gru", embed=32, hidden=128, layers=1, bidirectio
         raise ValueError(f"seq2seq: task must be one of {sorted(TASKS)}, got {task!r}")
     epochs = TASK_DEFAULTS[task]["epochs"] if epochs is None else epochs
     n_train = TASK_DEFAULTS[task]["n_train"] if n_train is None else n_train
+    if attention not in ATTENTION:
+        raise ValueError(f"seq2seq: attention must be one of {', '.join(ATTENTION)}; got {attention!r}")
+    lengths = {k: v for k, v in task_options(task, min_len, max_len).items() if k in ("min_len", "max_len")}
     vocab = make_vocab()
-    config = {"task": "seq2seq", "problem": task, "cell": cell, "embed": int(embed), "hidden": int(hidden),
+    config = {"task": "seq2seq", "problem": task, "attention": attention, **lengths, "cell": cell, "embed": int(embed), "hidden": int(hidden),
               "layers": int(layers), "bidirectional": bool(bidirectional), "epochs": int(epochs),
               "batch_size": int(batch_size), "lr": float(lr), "n_train": int(n_train), "n_test": int(n_test),
               "seed": int(seed), "vocab": vocab.state_dict()}
     mg.manual_seed(seed)
-    train_pairs, test_pairs = make_pairs(task, n_train, n_test, seed)
+    train_pairs, test_pairs = make_pairs(task, n_train, n_test, seed, **lengths)
     if limit:
         train_pairs = train_pairs[:limit]
     arrays = encode_pairs(train_pairs, vocab)
@@ -280,8 +401,9 @@ def train(task="reverse", cell="gru", embed=32, hidden=128, layers=1, bidirectio
     T.output_dir(out)
     name = f"seq2seq_{task}"
     if not quiet:
-        print(f"seq2seq {task} ({TASKS[task][2]}): {len(train_pairs)} training / {len(test_pairs)} held-out pairs; "
-              f"{'bidirectional ' if bidirectional else ''}{cell} encoder, hidden {hidden}; "
+        print(f"seq2seq {task} ({describe_task(task, **lengths)}): {len(train_pairs)} training / "
+              f"{len(test_pairs)} held-out pairs; {'bidirectional ' if bidirectional else ''}{cell} encoder, "
+              f"hidden {hidden}, attention {attention}; "
               f"{sum(p.numel() for p in model.parameters()):,} parameters; device {device}; seed {seed}", flush=True)
     epoch_times = []
 
@@ -292,34 +414,94 @@ def train(task="reverse", cell="gru", embed=32, hidden=128, layers=1, bidirectio
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt_out.reshape(-1), ignore_index=vocab.pad_id)
         return loss, int((tgt_out != vocab.pad_id).sum().item())  # the mean is over the real characters
 
+    best_ckpt, best_accuracy, decoded = os.path.join(out, f"{name}_best.npz"), -1.0, None
     for epoch in range(1, epochs + 1):
         train_loss, seconds = T.train_epoch(model, loader, optimizer, batch_loss, desc=f"epoch {epoch}/{epochs}",
                                             quiet=quiet, clip=1.0)
         scheduler.step()
         epoch_times.append(seconds)
-        accuracy, _ = exact_match(model, test_pairs, vocab, device)
+        accuracy, decoded = exact_match(model, test_pairs, vocab, device)
         history.log(epoch=epoch, train_loss=train_loss, exact_match=accuracy)
+        if accuracy > best_accuracy:  # one bad late epoch (a gradient spike) must not cost the run its result
+            best_accuracy = accuracy
+            T.save_checkpoint(best_ckpt, model, config, history)
         if not quiet:
             print(f"epoch {epoch:2d}: train loss {train_loss:.4f} per character  held-out exact match "
                   f"{accuracy:.2%}  ({epoch_times[-1]:.1f}s)", flush=True)
 
-    accuracy, decoded = exact_match(model, test_pairs, vocab, device)
+    if decoded is None:  # no epoch ran
+        accuracy, decoded = exact_match(model, test_pairs, vocab, device)
     ckpt = os.path.join(out, f"{name}.npz")
     T.save_checkpoint(ckpt, model, config, history, optimizer)
     curves = history.plot(os.path.join(out, f"{name}_curves.png"), title=f"seq2seq {task}",
                           groups=[["train_loss"], ["exact_match"]])
+    heatmap = None
+    if attention != "none" and alignments:
+        shown = test_pairs[:alignments]
+        heatmap = plot_alignments(model, shown, vocab, os.path.join(out, f"{name}_attention.png"), device)
+        if heatmap is None and not quiet:
+            print("matplotlib is not installed (pip install minigrad[plot]): no attention heatmap", flush=True)
     samples = [{"source": s, "target": t, "decoded": d} for (s, t), d in zip(test_pairs[:examples], decoded)]
     metrics = {"task": task, "exact_match": accuracy, "best_exact_match": history.best("exact_match"),
                "held_out": len(test_pairs), "train_pairs": len(train_pairs), "epochs": epochs, "seed": seed,
                "cell": cell, "hidden": hidden, "seconds_per_epoch": float(np.mean(epoch_times)) if epoch_times else 0.0,
                "seconds_total": time.perf_counter() - started, "examples": samples, "checkpoint": ckpt,
-               "curves": curves}
+               "curves": curves, "attention": attention, "min_len": lengths.get("min_len"),
+               "max_len": lengths.get("max_len"), "best_checkpoint": best_ckpt if epochs else None,
+               "alignments": heatmap}
     T.write_json(os.path.join(out, f"{name}_metrics.json"), metrics)
     if not quiet:
         print(format_examples(samples))
-        print(f"held-out exact match {accuracy:.2%} ({len(test_pairs)} pairs); checkpoint {ckpt}"
-              + (f"; curves {curves}" if curves else ""), flush=True)
+        print(f"held-out exact match {accuracy:.2%} ({len(test_pairs)} pairs; best epoch "
+              f"{history.best('exact_match') or 0:.2%}); checkpoint {ckpt}"
+              + (f"; curves {curves}" if curves else "") + (f"; attention {heatmap}" if heatmap else ""), flush=True)
     return metrics
+
+
+def alignments(model, sources, vocab, device="cpu"):
+    """Greedy decodings of ``sources`` with their attention weights: a list of (source, decoded, weights).
+
+    ``weights`` is an array (len(decoded) + 1, len(source)): row t is where
+    the decoder looked to write character t (the last row, ``<eos>``).
+    """
+    was_training = model.training
+    model.eval()
+    src, lengths = mg.data.pad_sequences([vocab.encode(s) for s in sources], vocab.pad_id)
+    ids, weights = model.greedy_decode(src.to(device), lengths, max(len(s) for s in sources) + 2,
+                                       return_weights=True)
+    model.train(was_training)
+    decoded = ids_to_strings(ids.cpu().numpy(), vocab)
+    weights = weights.cpu().numpy()
+    return [(s, d, weights[i, :len(d) + 1, :len(s)]) for i, (s, d) in enumerate(zip(sources, decoded))]
+
+
+def plot_alignments(model, pairs, vocab, path, device="cpu"):
+    """Save the attention weights of ``pairs``' sources as heatmaps, one panel each (needs matplotlib).
+
+    Columns are source characters, rows the characters written; for
+    reversal the weight lies on the anti-diagonal.  Returns the path, or
+    None without matplotlib.
+    """
+    try:
+        import matplotlib  # noqa: PLC0415 - optional
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt  # noqa: PLC0415
+    except ImportError:
+        return None
+    found = alignments(model, [s for s, _ in pairs], vocab, device)
+    fig, axes = plt.subplots(1, len(found), figsize=(3.6 * len(found), 3.8), squeeze=False)
+    for ax, (source, decoded, w) in zip(axes[0], found):
+        ax.imshow(w, cmap="Greys", vmin=0.0, vmax=1.0, aspect="auto")
+        ax.set_xticks(range(len(source)), list(source), fontsize=6)
+        ax.set_yticks(range(len(decoded) + 1), list(decoded) + ["<eos>"], fontsize=6)
+        ax.set_xlabel("source")
+        ax.set_ylabel("written")
+    fig.suptitle(f"attention ({model.attention_kind}) of {len(found)} held-out strings")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def format_examples(samples):
@@ -342,7 +524,8 @@ def load_model(checkpoint, device="cpu"):
 def evaluate(checkpoint, device="cpu", examples=6):
     """Exact match of a checkpoint on its held-out pairs (regenerated from the config's seed)."""
     model, vocab, config = load_model(checkpoint, device)
-    _, test_pairs = make_pairs(config["problem"], config["n_train"], config["n_test"], config["seed"])
+    _, test_pairs = make_pairs(config["problem"], config["n_train"], config["n_test"], config["seed"],
+                               min_len=config.get("min_len"), max_len=config.get("max_len"))
     accuracy, decoded = exact_match(model, test_pairs, vocab, device)
     samples = [{"source": s, "target": t, "decoded": d} for (s, t), d in zip(test_pairs[:examples], decoded)]
     return {"task": config["problem"], "exact_match": accuracy, "held_out": len(test_pairs), "examples": samples}
@@ -366,6 +549,11 @@ def add_train_arguments(parser):
                         help="generated training pairs (default: 20,000 for reverse, 50,000 for add)")
     parser.add_argument("--test-size", type=int, default=1000, help="held-out pairs")
     parser.add_argument("--limit", type=int, default=None, help="train on the first N pairs only (quick check)")
+    parser.add_argument("--attention", default="none", choices=ATTENTION,
+                        help="none: the decoder sees the encoder's final state only; additive (Bahdanau) or dot: "
+                             "at every step it looks back at all the encoder's outputs (default none)")
+    parser.add_argument("--min-len", type=int, default=None, help="shortest string to reverse (default 1)")
+    parser.add_argument("--max-len", type=int, default=None, help="longest string to reverse (default 8)")
 
 
 def train_from_args(args):
@@ -373,7 +561,8 @@ def train_from_args(args):
     train(task=args.task, cell=args.cell, embed=args.embed, hidden=args.hidden, layers=args.layers,
           bidirectional=not args.unidirectional, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
           n_train=args.train_size, n_test=args.test_size, device=args.device, out=args.out or "runs/seq2seq",
-          seed=args.seed, limit=args.limit, quiet=args.quiet)
+          seed=args.seed, limit=args.limit, quiet=args.quiet, attention=args.attention, min_len=args.min_len,
+          max_len=args.max_len)
     return 0
 
 

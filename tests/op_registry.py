@@ -769,6 +769,7 @@ for _name, _op in (("lt", np.less), ("le", np.less_equal), ("gt", np.greater), (
 import registry_nn  # noqa: E402,F401  (nn.functional: linear, losses, normalisation, ...)
 import registry_conv  # noqa: E402,F401  (conv2d, pooling)
 import registry_rnn  # noqa: E402,F401  (recurrent cells and layers)
+import registry_attention  # noqa: E402,F401  (scaled_dot_product_attention)
 
 BY_NAME = {info.name: info for info in REGISTRY}
 GRAD_OPS = [i for i in REGISTRY if i.grad]

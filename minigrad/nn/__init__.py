@@ -5,4 +5,5 @@ from .layers import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
+from .attention import *  # noqa: F401,F403
 from . import parallel  # noqa: F401,E402
