@@ -458,6 +458,26 @@ def train(task="reverse", cell="gru", embed=32, hidden=128, layers=1, bidirectio
     return metrics
 
 
+def accuracy_by_length(model, vocab, lengths, per_length=200, seed=1, exclude=(), device="cpu"):
+    """{length: exact match} of reversal on ``per_length`` fresh strings of each length, none in ``exclude``.
+
+    ``exclude``: sources the model was trained on (e.g. the first list of
+    :func:`make_pairs`), so that every string measured is new to the model.
+    """
+    rng = np.random.default_rng(seed)
+    exclude = set(exclude)
+    result = {}
+    for length in lengths:
+        fresh = {}
+        while len(fresh) < per_length:
+            batch = mg.datasets.synthetic.reverse_digits(2 * per_length, min_len=length, max_len=length, seed=rng)
+            for source, target in zip(batch.sources, batch.targets):
+                if source not in exclude and len(fresh) < per_length:
+                    fresh.setdefault(source, target)
+        result[int(length)] = exact_match(model, list(fresh.items()), vocab, device)[0]
+    return result
+
+
 def alignments(model, sources, vocab, device="cpu"):
     """Greedy decodings of ``sources`` with their attention weights: a list of (source, decoded, weights).
 
@@ -475,7 +495,7 @@ def alignments(model, sources, vocab, device="cpu"):
     return [(s, d, weights[i, :len(d) + 1, :len(s)]) for i, (s, d) in enumerate(zip(sources, decoded))]
 
 
-def plot_alignments(model, pairs, vocab, path, device="cpu"):
+def plot_alignments(model, pairs, vocab, path, device="cpu", title=None):
     """Save the attention weights of ``pairs``' sources as heatmaps, one panel each (needs matplotlib).
 
     Columns are source characters, rows the characters written; for
@@ -497,7 +517,7 @@ def plot_alignments(model, pairs, vocab, path, device="cpu"):
         ax.set_yticks(range(len(decoded) + 1), list(decoded) + ["<eos>"], fontsize=6)
         ax.set_xlabel("source")
         ax.set_ylabel("written")
-    fig.suptitle(f"attention ({model.attention_kind}) of {len(found)} held-out strings")
+    fig.suptitle(title or f"attention ({model.attention_kind}) of {len(found)} held-out strings")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

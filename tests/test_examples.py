@@ -45,3 +45,25 @@ def test_char_rnn_tbptt_example_loss_falls_on_a_repetitive_text(tmp_path, capsys
                                             "--seq-len", "16", "--hidden", "32"])
     assert history[-1] < 0.7 * history[0]
     assert "sample: 't" in capsys.readouterr().out
+
+
+def test_attention_figures_measure_each_length_and_draw(tmp_path, capsys):
+    from models import seq2seq as S
+
+    paths = []
+    for attention in ("none", "additive"):
+        metrics = S.train(task="reverse", min_len=3, max_len=5, attention=attention, embed=8, hidden=16, epochs=1,
+                          n_train=100, n_test=20, out=str(tmp_path / attention), quiet=True)
+        paths.append(metrics["checkpoint"])
+    example = _load("attention_figures")
+    results = example.main(paths + ["--out", str(tmp_path / "img"), "--per-length", "5", "--strings", "2"])
+    assert list(results) == ["no attention (final state only)", "additive attention"]
+    for by_length in results.values():
+        assert list(by_length) == [3, 4, 5] and all(0.0 <= a <= 1.0 for a in by_length.values())
+    assert "length" in capsys.readouterr().out
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return
+    for name in ("attention_bottleneck.svg", "attention_alignment.svg"):
+        assert (tmp_path / "img" / name).read_text().lstrip().startswith("<?xml")
