@@ -100,16 +100,33 @@ def is_numpy(array) -> bool:
     return type(array) is np.ndarray
 
 
+def is_cupy_array(obj) -> bool:
+    """True for a CuPy array, also one made before minigrad first asked for CuPy (then CuPy is set up here)."""
+    if type(obj) is np.ndarray:
+        return False
+    if _cupy is not None:
+        return isinstance(obj, _cupy.ndarray)
+    cp = sys.modules.get("cupy")  # the user imported CuPy themselves: its arrays are CuPy arrays all the same
+    if cp is None or not isinstance(obj, getattr(cp, "ndarray", ())):
+        return False
+    cupy()
+    return True
+
+
 def xp_of(array):
-    """The array module (``numpy`` or ``cupy``) that owns ``array``."""
-    if type(array) is np.ndarray or _cupy is None:
+    """The array module (``numpy`` or ``cupy``) that owns ``array``.
+
+    Everything that is not a CuPy array (NumPy arrays, and NumPy scalars such as the ``np.float64``
+    a 0-d array's arithmetic gives) belongs to NumPy.
+    """
+    if type(array) is np.ndarray or _cupy is None or not isinstance(array, _cupy.ndarray):
         return np
     return _cupy
 
 
 def device_of(array) -> str:
-    """'cpu' for NumPy arrays, 'cuda' (device 0) or 'cuda:N' for CuPy arrays."""
-    if type(array) is np.ndarray:
+    """'cpu' for NumPy arrays (and scalars), 'cuda' for CuPy arrays."""
+    if type(array) is np.ndarray or not is_cupy_array(array):
         return "cpu"
     idx = array.device.id
     return "cuda" if idx == 0 else f"cuda:{idx}"
@@ -125,8 +142,17 @@ def parse_device(device) -> tuple[str, int]:
     if text == "cuda":
         return ("cuda", 0)
     if text.startswith("cuda:") and text[5:].isdigit():
-        return ("cuda", int(text[5:]))
+        idx = int(text[5:])
+        if idx != 0:
+            raise DeviceError(one_gpu_message(device))
+        return ("cuda", 0)
     raise DeviceError(f"unknown device {device!r}: use 'cpu', 'cuda' or 'cuda:N'")
+
+
+def one_gpu_message(where) -> str:
+    """Why a GPU other than the first is refused, and what to do instead."""
+    return (f"{where!r}: minigrad runs on one GPU, device 0 ('cuda' or 'cuda:0'). To use another GPU, make it "
+            f"device 0 for this process: CUDA_VISIBLE_DEVICES=N python ...")
 
 
 def device_name(device) -> str:
@@ -142,12 +168,15 @@ def to_device(array, device):
     if kind == "cpu":
         if type(array) is np.ndarray:
             return array
-        if _cupy is not None and isinstance(array, _cupy.ndarray):
+        if is_cupy_array(array):
             return _cupy.asnumpy(array)
         return np.asarray(array)
     cp = cupy()
-    if isinstance(array, cp.ndarray) and array.device.id == idx:
-        return array
+    if isinstance(array, cp.ndarray):
+        if array.device.id == idx:
+            return array
+        with cp.cuda.Device(idx):
+            return array.copy()  # CuPy copies to the current device
     with cp.cuda.Device(idx):
         return cp.asarray(array)
 

@@ -32,7 +32,7 @@ def _to_array(data, dtype=None, device=None):
     dtype = B.to_dtype(dtype)
     if isinstance(data, Tensor):
         data = data.data
-    if isinstance(data, np.ndarray) or (B._cupy is not None and isinstance(data, B._cupy.ndarray)):
+    if isinstance(data, np.ndarray) or B.is_cupy_array(data):
         arr = data if dtype is None or data.dtype == dtype else data.astype(dtype)
     elif isinstance(data, np.generic):
         arr = np.asarray(data, dtype=dtype)
@@ -45,6 +45,8 @@ def _to_array(data, dtype=None, device=None):
             raise ValueError(f"cannot make a tensor from this data (ragged nesting?): {e}") from None
     if device is None:
         if type(arr) is not np.ndarray and not isinstance(arr, np.ndarray):
+            if B.is_cupy_array(arr) and arr.device.id != 0:
+                raise B.DeviceError(B.one_gpu_message(f"a CuPy array on cuda:{arr.device.id}"))
             return arr
         return np.asarray(arr)
     return B.to_device(arr, device)
@@ -58,7 +60,7 @@ def tensor(data, dtype=None, device="cpu", requires_grad=False):
     if isinstance(data, Tensor):
         data = data.data
     arr = _to_array(data, dtype, device)
-    if isinstance(data, np.ndarray) or (B._cupy is not None and isinstance(data, B._cupy.ndarray)):
+    if isinstance(data, np.ndarray) or B.is_cupy_array(data):
         if arr is data:
             arr = arr.copy()
     return Tensor(arr, requires_grad=requires_grad)

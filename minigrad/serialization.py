@@ -32,7 +32,7 @@ def _encode(obj, arrays, path):
         key = f"t{len(arrays)}"
         arrays[key] = B.to_device(obj.data, "cpu")
         return {"__tensor__": key, "requires_grad": bool(obj.requires_grad), "device": obj.device}
-    if isinstance(obj, np.ndarray) or (B._cupy is not None and isinstance(obj, B._cupy.ndarray)):
+    if isinstance(obj, np.ndarray) or B.is_cupy_array(obj):
         key = f"t{len(arrays)}"
         arrays[key] = B.to_device(obj, "cpu")
         return {"__array__": key}

@@ -21,6 +21,16 @@ settings.register_profile("thorough", max_examples=200, deadline=None,
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+def _emulating():
+    return os.environ.get("MINIGRAD_EMULATE_CUDA", "") == "1"
+
+
+if _emulating():  # before anything imports CuPy: minigrad finds the emulated device (tests/cuda_emulator)
+    import cuda_emulator
+
+    cuda_emulator.install()
+
+
 def _cuda_available():
     try:
         import minigrad as mg
@@ -31,6 +41,28 @@ def _cuda_available():
 
 
 CUDA = _cuda_available()
+
+
+def pytest_addoption(parser):
+    parser.addoption("--emulate-cuda", action="store_true",
+                     help="run the gpu tests on the emulated CUDA device of tests/cuda_emulator "
+                          "(as MINIGRAD_EMULATE_CUDA=1; needs the pinned CuPy wheel and g++)")
+
+
+def pytest_configure(config):
+    global CUDA
+    if config.getoption("--emulate-cuda") and not _emulating():
+        os.environ["MINIGRAD_EMULATE_CUDA"] = "1"
+        import cuda_emulator
+
+        cuda_emulator.install()
+        CUDA = _cuda_available()
+
+
+def pytest_report_header(config):
+    if _emulating():
+        return "CUDA: emulated on the CPU (tests/cuda_emulator)"
+    return None
 
 
 def pytest_collection_modifyitems(config, items):

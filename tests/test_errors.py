@@ -1,4 +1,7 @@
 """Bad input gets a clear error naming shapes, dtypes or devices, never a NumPy traceback."""
+import sys
+import types
+
 import numpy as np
 import pytest
 
@@ -54,12 +57,31 @@ def test_reduction_bad_dim():
         mg.randn(2, 3).sum(3)
 
 
-def test_cuda_without_cupy_explains_the_extra():
-    if mg.cuda.is_available():
-        pytest.skip("a CUDA device is present")
+def test_cuda_without_cupy_explains_the_extra(monkeypatch):
+    """Without CuPy (``import cupy`` fails): the message names the extra to install."""
+    monkeypatch.setattr(mg._backend, "_cupy", None)
+    monkeypatch.setitem(sys.modules, "cupy", None)  # makes ``import cupy`` raise ImportError
     with pytest.raises(mg.DeviceError, match=r"minigrad\[gpu\]"):
         mg.zeros(3, device="cuda")
-    with pytest.raises(mg.DeviceError):
+    with pytest.raises(mg.DeviceError, match=r"minigrad\[gpu\]"):
+        mg.randn(3).cuda()
+    assert not mg.cuda.is_available()
+
+
+def test_cuda_with_cupy_but_no_device_says_so(monkeypatch):
+    """CuPy installed but no driver or GPU (a CPU machine with the gpu extra): the message says so."""
+    def no_driver():
+        raise RuntimeError("cudaErrorInsufficientDriver: CUDA driver version is insufficient")
+
+    stub = types.ModuleType("cupy")
+    stub.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=no_driver))
+    monkeypatch.setattr(mg._backend, "_cupy", None)
+    monkeypatch.setitem(sys.modules, "cupy", stub)
+    with pytest.raises(mg.DeviceError, match="CuPy finds no usable CUDA device: cudaErrorInsufficientDriver"):
+        mg.zeros(3, device="cuda")
+    assert not mg.cuda.is_available()
+    stub.cuda.runtime.getDeviceCount = lambda: 0
+    with pytest.raises(mg.DeviceError, match="CuPy finds no CUDA device"):
         mg.randn(3).cuda()
 
 

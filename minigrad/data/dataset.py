@@ -36,7 +36,7 @@ class Dataset(abc.ABC):
 
 
 def _is_array(x) -> bool:
-    return isinstance(x, np.ndarray) or (B._cupy is not None and isinstance(x, B._cupy.ndarray))
+    return isinstance(x, np.ndarray) or B.is_cupy_array(x)
 
 
 def _check_index(index, n, who):

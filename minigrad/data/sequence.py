@@ -26,7 +26,7 @@ def _array(x):
     """Tensor / array / list -> array (lists as ``mg.tensor`` would convert them)."""
     if isinstance(x, Tensor):
         return x.data
-    if isinstance(x, np.ndarray) or (B._cupy is not None and isinstance(x, B._cupy.ndarray)):
+    if isinstance(x, np.ndarray) or B.is_cupy_array(x):
         return x
     return _to_array(x)
 

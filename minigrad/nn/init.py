@@ -91,7 +91,9 @@ def _generator(tensor, generator):
 
 @no_grad()
 def _fill(tensor, values):
-    """Write ``values`` (an array or a number) into ``tensor`` and bump its version counter."""
+    """Write ``values`` (an array on either device, or a number) into ``tensor`` and bump its version counter."""
+    if isinstance(values, np.ndarray) or B.is_cupy_array(values):
+        values = B.to_device(values, tensor.device)  # a NumPy generator draws on the host
     tensor.data[...] = values
     tensor._bump_version()
     return tensor
@@ -132,8 +134,8 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     if not a < b:
         raise ValueError(f"trunc_normal_: the interval [a={a}, b={b}] is empty")
     gen = _generator(tensor, generator)
-    xp = B.xp_of(tensor.data)
     out = gen.standard_normal(tensor.shape, dtype=np.float64) * std + mean
+    xp = B.xp_of(out)  # where the generator draws: the host for a NumPy generator
     bad = (out < a) | (out > b)
     # Rejection sampling: each round redraws only the samples that fell outside.
     for _ in range(100):
@@ -234,8 +236,8 @@ def orthogonal_(tensor, gain=1.0, generator=None):
         return tensor
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
-    xp = B.xp_of(tensor.data)
     flat = _generator(tensor, generator).standard_normal((rows, cols), dtype=np.float64)
+    xp = B.xp_of(flat)  # where the generator draws: the host for a NumPy generator
     if rows < cols:
         flat = flat.T
     q, r = xp.linalg.qr(flat)

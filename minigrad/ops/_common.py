@@ -41,7 +41,7 @@ def lift(value, like: Tensor) -> Tensor:
     elif isinstance(value, numbers.Real):
         if dtype.kind != "f":
             dtype = B.DEFAULT_FLOAT
-    elif isinstance(value, (np.ndarray, list, tuple)) or (B._cupy is not None and isinstance(value, B._cupy.ndarray)):
+    elif isinstance(value, (np.ndarray, list, tuple)) or B.is_cupy_array(value):
         arr = np.asarray(value) if isinstance(value, (list, tuple)) else value
         if isinstance(value, (list, tuple)) and arr.dtype.kind == "f":
             arr = arr.astype(dtype if dtype.kind == "f" else B.DEFAULT_FLOAT)

@@ -29,7 +29,7 @@ def _normalize_index(index, x):
             part = np.asarray(part)
         if isinstance(part, (bool, np.bool_)):
             part = np.asarray(part)
-        if isinstance(part, np.ndarray) or (B._cupy is not None and isinstance(part, B._cupy.ndarray)):
+        if isinstance(part, np.ndarray) or B.is_cupy_array(part):
             if part.dtype.kind not in "iub":
                 raise IndexError(f"tensors used as indices must be integer or boolean, got dtype {part.dtype}")
             advanced = True
@@ -158,6 +158,10 @@ def setitem(input, index, value):
     index, _ = _normalize_index(index, input)
     if isinstance(value, Tensor):
         value = value.data
+    if isinstance(value, np.ndarray) or B.is_cupy_array(value):
+        value = B.to_device(value, input.device)  # as in PyTorch, the value is copied across devices
+    elif isinstance(value, (list, tuple)) and xp_of(input.data) is not np:
+        value = B.to_device(np.asarray(value, dtype=input.dtype), input.device)
     try:
         input.data[index] = value
     except (ValueError, IndexError) as e:

@@ -318,7 +318,7 @@ def _load_value(param, key, value, index, opt_name):
         value = value.detach().cpu().numpy()  # a PyTorch tensor
     if isinstance(value, Tensor):
         value = value.data
-    is_array = isinstance(value, np.ndarray) or (B._cupy is not None and isinstance(value, B._cupy.ndarray))
+    is_array = isinstance(value, np.ndarray) or B.is_cupy_array(value)
     if key == "step":  # a number (PyTorch keeps a 0-d tensor)
         if is_array:
             value = value.item()
