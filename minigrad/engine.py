@@ -26,8 +26,11 @@ Read this file top to bottom to see how minigrad computes gradients.
 from __future__ import annotations
 
 import abc
+import functools
 import heapq
+import inspect
 import itertools
+import threading
 import weakref
 from contextlib import contextmanager
 
@@ -36,91 +39,113 @@ import numpy as np
 from . import _backend as B
 
 # ----------------------------------------------------------------------------- grad mode
-_grad_enabled = True
+class _ThreadState(threading.local):
+    """Grad mode and open tapes, one set per thread (as in PyTorch): a thread evaluating under
+    ``no_grad`` must not turn autograd off for a thread that is training."""
+
+    grad_enabled = True  # class attributes: the defaults every new thread starts from
+    recorders = ()  # open ``tape()`` contexts of this thread
+
+
+_state = _ThreadState()
 
 
 def is_grad_enabled() -> bool:
-    """True when ops record the graph (the default)."""
-    return _grad_enabled
+    """True when ops record the graph (the default).  Grad mode is per thread."""
+    return _state.grad_enabled
+
+
+def _decorate(fn, make_mode):
+    """Run ``fn`` (a function or a generator function) under the grad mode ``make_mode()`` sets."""
+    if inspect.isgeneratorfunction(fn):
+        # A generator runs in pieces: switch the mode around each piece, restoring the caller's
+        # mode at every ``yield`` (what PyTorch does).
+        @functools.wraps(fn)
+        def generator(*args, **kwargs):
+            gen = fn(*args, **kwargs)
+            try:
+                with make_mode():
+                    value = next(gen)
+                while True:
+                    try:
+                        sent = yield value
+                    except GeneratorExit:
+                        with make_mode():
+                            gen.close()
+                        raise
+                    except BaseException as e:  # noqa: BLE001 - thrown in by the caller: pass it on
+                        with make_mode():
+                            value = gen.throw(e)
+                    else:
+                        with make_mode():
+                            value = gen.send(sent)
+            except StopIteration as stop:
+                return stop.value
+
+        return generator
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with make_mode():
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 class set_grad_enabled:
-    """Turn graph recording on or off; a function call, context manager or decorator."""
+    """Turn graph recording on or off for this thread; a function call, context manager or decorator."""
 
     def __init__(self, mode: bool):
-        global _grad_enabled
-        self.prev = _grad_enabled
+        self.prev = _state.grad_enabled
         self.mode = bool(mode)
-        _grad_enabled = self.mode
+        _state.grad_enabled = self.mode
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self.prev
+        _state.grad_enabled = self.prev
         return False
 
     def __call__(self, fn):
         # Decorator use: switch only while the function runs.
-        global _grad_enabled
-        _grad_enabled = self.prev
+        _state.grad_enabled = self.prev
         mode = self.mode
-
-        def wrapper(*args, **kwargs):
-            with set_grad_enabled(mode):
-                return fn(*args, **kwargs)
-
-        wrapper.__name__ = getattr(fn, "__name__", "wrapper")
-        wrapper.__doc__ = getattr(fn, "__doc__", None)
-        wrapper.__wrapped__ = fn
-        return wrapper
+        return _decorate(fn, lambda: set_grad_enabled(mode))
 
 
 class _GradMode:
-    """Base of ``no_grad``/``enable_grad``: a context manager and decorator."""
+    """Base of ``no_grad``/``enable_grad``: a context manager and decorator (of functions and generators)."""
 
     mode = True
 
     def __enter__(self):
-        global _grad_enabled
-        self.prev = _grad_enabled
-        _grad_enabled = self.mode
+        self.prev = _state.grad_enabled
+        _state.grad_enabled = self.mode
         return self
 
     def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self.prev
+        _state.grad_enabled = self.prev
         return False
 
     def __call__(self, fn):
-        cls = type(self)
-
-        def wrapper(*args, **kwargs):
-            with cls():
-                return fn(*args, **kwargs)
-
-        wrapper.__name__ = getattr(fn, "__name__", "wrapper")
-        wrapper.__doc__ = getattr(fn, "__doc__", None)
-        wrapper.__wrapped__ = fn
-        return wrapper
+        return _decorate(fn, type(self))
 
 
 class no_grad(_GradMode):
-    """Ops run inside record nothing: use for evaluation and parameter updates."""
+    """Ops run inside record nothing: use for evaluation and parameter updates.  Affects this thread only."""
 
     mode = False
 
 
 class enable_grad(_GradMode):
-    """Turn recording back on inside a ``no_grad`` block."""
+    """Turn recording back on inside a ``no_grad`` block (this thread only)."""
 
     mode = True
 
 
 # ----------------------------------------------------------------------------- the tape
 _sequence = itertools.count()  # every recorded node gets the next number
-_recorders: list = []  # open ``tape()`` contexts
 
 
 class TapeEntry:
@@ -228,11 +253,11 @@ def tape(backward=False, params=None):
     if backward:
         entries.backward = BackwardTape()
         entries._names = {id(t): n for n, t in (params or {}).items()}
-    _recorders.append(entries)
+    _state.recorders = (*_state.recorders, entries)
     try:
         yield entries
     finally:
-        _recorders.remove(entries)
+        _state.recorders = tuple(r for r in _state.recorders if r is not entries)
 
 
 def _receiver(x, names):
@@ -292,7 +317,7 @@ class Op(abc.ABC):
                 out = op.forward(x.data)
             except (ValueError, TypeError, IndexError) as e:
                 raise _explain(cls.__name__, inputs, e) from None
-            record = _grad_enabled and x.requires_grad
+            record = _state.grad_enabled and x.requires_grad
             if record:
                 op._inputs = inputs
                 op._versions = (x._version[0],)
@@ -313,7 +338,7 @@ class Op(abc.ABC):
             except (ValueError, TypeError, IndexError) as e:
                 raise _explain(cls.__name__, inputs, e) from None
             record = False
-            if _grad_enabled:
+            if _state.grad_enabled:
                 needs = tuple([t.requires_grad for t in inputs])
                 if True in needs:
                     record = True
@@ -347,7 +372,7 @@ class Op(abc.ABC):
                 op._out_data = out
                 op._out_version = outs._version
                 op._out_version_at = outs._version[0]
-        if _recorders:
+        if _state.recorders:
             _record_on_tape(cls, op, inputs, outs)
         return outs
 
@@ -424,7 +449,7 @@ def _record_on_tape(cls, op, inputs, outs):
         -1 if op is None else op.seq, cls.__name__, [t.shape for t in inputs], [t.shape for t in outs_t],
         op is not None,
     )
-    for rec in _recorders:
+    for rec in _state.recorders:
         rec.append(entry)
 
 
@@ -701,15 +726,16 @@ def run_backward(roots, root_grads, retain_graph, create_graph, capture=None):
     ``.grad``.  Returns that list (or None).
     """
     # tape(backward=True) recorders: list the nodes backward runs, not the ops inside backward formulas
-    watching = [r for r in _recorders if r.backward is not None] if _recorders else None
+    # (this thread's tapes only: other threads' tapes and grad mode are not touched)
+    recorders = _state.recorders
+    watching = [r for r in recorders if r.backward is not None] if recorders else None
     if watching:
-        for r in watching:
-            _recorders.remove(r)
+        _state.recorders = tuple(r for r in recorders if r.backward is None)
     try:
         return _run_backward(roots, root_grads, retain_graph, create_graph, capture, watching)
     finally:
         if watching:
-            _recorders.extend(watching)
+            _state.recorders = (*_state.recorders, *watching)
 
 
 def _run_backward(roots, root_grads, retain_graph, create_graph, capture, watching):
