@@ -1,21 +1,31 @@
 """The ``minigrad`` command (also ``python -m minigrad``): train and use the models in ``models/``.
 
     minigrad train lenet [--epochs N] [--batch-size B] [--lr LR] [--device cpu|cuda] [--out DIR]
+    minigrad train <task> --help       (every option of a task, with its default)
     minigrad eval lenet --checkpoint PATH
     minigrad train sentiment|charlm|forecast|seq2seq [...]
     minigrad generate --checkpoint PATH --prompt TEXT
-    minigrad predict sentiment --checkpoint PATH "some text"
-    minigrad summary lenet
+    minigrad predict sentiment --checkpoint PATH "some text" ["another text" ...]
+    minigrad summary lenet5
 
 Each task lives in a module of the ``models`` package, which provides
 ``add_train_arguments(parser)`` and ``train_from_args(args)`` (and, where it
-applies, ``evaluate_from_args``, ``generate_from_args``, ``predict_from_args``).
+applies, ``evaluate_from_args``, ``generate_from_args``, ``predict_from_args``,
+``add_predict_arguments(parser)``, ``summary_models()``): the task's options are
+declared there, once.
+
+Expected failures (a bad option, a missing or wrong checkpoint, a missing
+optional package, a data or device problem, a loss that became NaN) print one
+or two lines on stderr and exit with status 2; ``MINIGRAD_DEBUG=1`` shows the
+traceback as well.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import traceback
 
 # task name -> module in the models package
 TASKS = {
@@ -25,12 +35,26 @@ TASKS = {
     "forecast": "models.forecaster",
     "seq2seq": "models.seq2seq",
 }
-
+TASK_HELP = {
+    "lenet": "LeNet digit recognition on MNIST",
+    "sentiment": "sentiment of movie-review snippets (GRU over GloVe)",
+    "charlm": "character (or word) language model on Hamlet or your own text",
+    "forecast": "temperature (or epidemic) forecasting",
+    "seq2seq": "sequence-to-sequence: reverse or add digit strings",
+}
 
 # The recurrent models multiply small matrices (batch x hidden) once per time step: BLAS threads
 # cannot speed those up, and on a busy machine threads waiting for each other made steps up to 10x
 # slower.  LeNet's convolutions are large products that do gain from threads.
 BLAS_THREADS = {"sentiment": 1, "charlm": 1, "forecast": 1, "seq2seq": 1}
+
+# optional module -> the extra that installs it
+EXTRAS = {"tqdm": "progress", "matplotlib": "plot", "pyarrow": "data", "cupy": "gpu"}
+DEBUG_VAR = "MINIGRAD_DEBUG"
+
+
+class UsageError(Exception):
+    """A command-line mistake found after parsing (printed as one line, exit status 2)."""
 
 
 def _task_module(task):
@@ -38,79 +62,136 @@ def _task_module(task):
         return importlib.import_module(TASKS[task])
     except ModuleNotFoundError as e:
         if e.name and e.name.startswith("models"):
-            raise SystemExit(
-                f"minigrad: the '{task}' task needs the models package ({TASKS[task]}), which is not importable: "
-                f"{e}. Run the command from a checkout of minigrad, or install it with `pip install .`"
+            raise UsageError(
+                f"the '{task}' task needs the models package ({TASKS[task]}), which is not importable; "
+                "run the command from a checkout of minigrad, or install it with `pip install .`"
             ) from None
         raise
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default (unless the help already names it)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (action.option_strings and action.default is not argparse.SUPPRESS and "default" not in text
+                and not isinstance(action, (argparse._HelpAction, argparse._VersionAction))):
+            if isinstance(action, argparse._StoreTrueAction):
+                text += " (default: off)"
+            elif action.default is None:
+                text += " (default: none)"
+            else:
+                text += " (default: %(default)s)"
+        return text
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with mistakes reported in two lines (the error, then where to find the options)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        sys.stderr.write(f"{self.prog}: error: {message}\nsee `{self.prog} --help` for the options\n")
+        sys.exit(2)
+
+
+def _training():
+    from models import training  # noqa: PLC0415 - the option types live beside the trainers
+
+    return training
+
+
 def _add_common(parser):
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (needs the gpu extra)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (cuda needs the gpu extra)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(prog="minigrad", description="Train and use minigrad's models.")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _add_train_common(parser, task):
+    T = _training()
+    _add_common(parser)
+    parser.add_argument("--out", default=None,
+                        help=f"folder for the checkpoint, metrics and curves (default: runs/{task})")
+    default = BLAS_THREADS.get(task)
+    parser.add_argument("--threads", type=T.POSITIVE_INT, default=default,
+                        help="threads for NumPy's matrix products (default: "
+                             + ("1, as this model's matrices are small" if default else "NumPy's own") + ")")
+    parser.add_argument("--resume", default=None, metavar="CHECKPOINT",
+                        help="continue the run saved in this checkpoint (written after every epoch)")
 
-    train = sub.add_parser("train", help="train a model")
-    train_sub = train.add_subparsers(dest="task", required=True)
-    train_parsers = {}  # the task's own options are added once we know the task
+
+def build_parser():
+    """The whole command line: every task's options are declared by its module's ``add_train_arguments``."""
+    T = _training()
+    parser = _Parser(prog="minigrad", description="Train and use minigrad's models.",
+                     epilog="tasks: " + "; ".join(f"{k} ({v})" for k, v in TASK_HELP.items())
+                     + ". `minigrad train TASK --help` lists a task's options.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = sub.add_parser("train", help="train a model: " + ", ".join(TASKS),
+                           description="Train a model; `minigrad train TASK --help` lists its options.")
+    train_sub = train.add_subparsers(dest="task", required=True, metavar="TASK")
     for task in TASKS:
-        p = train_sub.add_parser(task, help=f"train the {task} model")
-        _add_common(p)
-        p.add_argument("--out", default=None, help="directory for the checkpoint, metrics and curves")
-        default = BLAS_THREADS.get(task)
-        p.add_argument("--threads", type=int, default=default,
-                       help="threads for NumPy's matrix products (default: "
-                            + ("1, as this model's matrices are small" if default else "NumPy's own") + ")")
-        train_parsers[task] = p
+        p = train_sub.add_parser(task, help=TASK_HELP[task], description=f"Train the {task} model: {TASK_HELP[task]}.")
+        _add_train_common(p, task)
+        _task_module(task).add_train_arguments(p)
 
     ev = sub.add_parser("eval", help="evaluate a checkpoint on its held-out data")
-    ev_sub = ev.add_subparsers(dest="task", required=True)
+    ev_sub = ev.add_subparsers(dest="task", required=True, metavar="TASK")
     for task in TASKS:
-        p = ev_sub.add_parser(task)
-        p.add_argument("--checkpoint", required=True)
-        p.add_argument("--device", default="cpu")
+        p = ev_sub.add_parser(task, help=f"evaluate a {task} checkpoint")
+        p.add_argument("--checkpoint", required=True, help="a checkpoint written by `minigrad train " + task + "`")
+        p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
 
     gen = sub.add_parser("generate", help="generate text from a language-model checkpoint")
-    gen.add_argument("--checkpoint", required=True)
-    gen.add_argument("--prompt", default="")
-    gen.add_argument("--length", type=int, default=300)
-    gen.add_argument("--temperature", type=float, default=0.8)
-    gen.add_argument("--top-k", type=int, default=None)
-    gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--device", default="cpu")
+    gen.add_argument("--checkpoint", required=True, help="a checkpoint written by `minigrad train charlm`")
+    gen.add_argument("--prompt", default=None,
+                     help="text to continue (default: the start of the text the model was trained on)")
+    gen.add_argument("--length", type=T.NON_NEGATIVE_INT, default=300, help="characters (or words) to generate")
+    gen.add_argument("--temperature", type=T.NON_NEGATIVE_FLOAT, default=0.8,
+                     help="sampling temperature (0: always the most likely)")
+    gen.add_argument("--top-k", type=T.POSITIVE_INT, default=None, help="sample among the k most likely only")
+    gen.add_argument("--seed", type=int, default=0, help="random seed")
+    gen.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
 
     pred = sub.add_parser("predict", help="run a trained model on your input")
-    pred_sub = pred.add_subparsers(dest="task", required=True)
-    p = pred_sub.add_parser("sentiment")
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("text", nargs="+")
-    p.add_argument("--device", default="cpu")
+    pred_sub = pred.add_subparsers(dest="task", required=True, metavar="TASK")
+    for task in TASKS:
+        module = _task_module(task)
+        if hasattr(module, "add_predict_arguments"):
+            p = pred_sub.add_parser(task, help=getattr(module, "PREDICT_HELP", f"run a {task} checkpoint"))
+            p.add_argument("--checkpoint", required=True, help=f"a checkpoint written by `minigrad train {task}`")
+            p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+            module.add_predict_arguments(p)
 
     summ = sub.add_parser("summary", help="print a model's layers, shapes and parameter counts")
-    summ.add_argument("model", choices=["lenet5", "lenet1989"])
-    return parser, train_parsers
+    models = _summary_models()
+    summ.add_argument("model", choices=sorted(models), help="the model: " + ", ".join(sorted(models)))
+    return parser
 
 
-def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser, train_parsers = build_parser()
-    # Task-specific training options come from the task's module: parse twice.
-    known, _ = parser.parse_known_args(argv)
-    if known.command == "train":
-        module = _task_module(known.task)
-        module.add_train_arguments(train_parsers[known.task])
-        args = parser.parse_args(argv)
+def _summary_models():
+    """name -> (task, builder) for every model the command line trains."""
+    found = {}
+    for task in TASKS:
+        module = _task_module(task)
+        for name, build in getattr(module, "summary_models", dict)().items():
+            found[name] = (task, build)
+    return found
+
+
+def _run(argv):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "train":
+        module = _task_module(args.task)
         if args.threads and str(args.device) == "cpu":
             import minigrad as mg  # noqa: PLC0415
 
             mg.set_num_threads(args.threads)
         return module.train_from_args(args)
-    args = parser.parse_args(argv)
     if args.command == "eval":
         return _task_module(args.task).evaluate_from_args(args)
     if args.command == "generate":
@@ -118,16 +199,67 @@ def main(argv=None):
     if args.command == "predict":
         return _task_module(args.task).predict_from_args(args)
     if args.command == "summary":
-        from models import lenet  # noqa: PLC0415
-
         import minigrad as mg  # noqa: PLC0415
 
-        model = lenet.MODELS[args.model]()
-        shape = (1, 1, 28, 28) if args.model == "lenet5" else (1, 1, 16, 16)
-        print(mg.utils.summary(model, shape))
+        _, build = _summary_models()[args.model]
+        model, input_shape, kwargs = build()
+        print(mg.utils.summary(model, input_shape, **kwargs))
         return 0
     parser.error("unknown command")
     return 2
+
+
+def _expected_errors():
+    """The exception types that are the user's to fix: reported in one or two lines, no traceback."""
+    import minigrad as mg  # noqa: PLC0415
+
+    T = _training()
+    return (UsageError, T.TrainingError, mg.CheckpointError, mg.DeviceError, mg.datasets.DataError,
+            FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError, ValueError)
+
+
+def _missing_optional(e):
+    """The ``pip install`` line for a missing optional package, or None when ``e`` is not one."""
+    name = (getattr(e, "name", None) or "").split(".")[0]
+    if isinstance(e, ModuleNotFoundError) and name in EXTRAS:
+        return f"this needs {name}, which is not installed: pip install \"minigrad[{EXTRAS[name]}]\""
+    return None
+
+
+def _report(e):
+    lines = [line for line in str(e).strip().splitlines() if line.strip()] or [type(e).__name__]
+    first = lines[0]
+    if isinstance(e, OSError) and e.filename and str(e.filename) not in first:
+        first = f"{e.filename}: {e.strerror or first}"
+    out = [f"minigrad: error: {first}"]
+    if len(lines) > 1:
+        out.append(f"(set {DEBUG_VAR}=1 for the details)")
+    sys.stderr.write("\n".join(out) + "\n")
+
+
+def main(argv=None):
+    """Run the command line; returns the exit status (0 on success, 2 for an expected failure)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = os.environ.get(DEBUG_VAR, "") not in ("", "0")
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:
+        # The trainers print where their checkpoint is; this covers every other command.
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write("minigrad: interrupted\n")
+        return 130
+    except Exception as e:  # noqa: BLE001 - sorted into expected and unexpected below
+        hint = _missing_optional(e)
+        if hint is None and not isinstance(e, _expected_errors()):
+            raise
+        if debug:
+            traceback.print_exc()
+        if hint is not None:
+            sys.stderr.write(f"minigrad: error: {hint}\n")
+        else:
+            _report(e)
+        return 2
 
 
 if __name__ == "__main__":

@@ -443,7 +443,7 @@ def load_model(checkpoint, device="cpu"):
     """(model, config) from a checkpoint written by :func:`train`."""
     from . import training as T  # noqa: PLC0415
 
-    state = T.load_checkpoint(checkpoint, device="cpu")
+    state = T.load_checkpoint(checkpoint, device="cpu", task="forecast")
     config = state["config"]
     model = build_model(config)
     model.load_state_dict(state["model"])
@@ -462,26 +462,37 @@ def add_train_arguments(parser):
     """Options of ``minigrad train forecast``."""
     parser.add_argument("--data", default="seattle", choices=sorted(DATA_DEFAULTS),
                         help="seattle (hourly temperatures) or sir (generated epidemic curves)")
-    parser.add_argument("--horizon", type=int, default=1, help="forecast the next N values (default 1; 24 = a day)")
-    parser.add_argument("--window", type=int, default=None, help="past values seen (default 48; 24 for sir)")
-    parser.add_argument("--cell", default="gru", choices=sorted(CELLS))
-    parser.add_argument("--hidden", type=int, default=32)
-    parser.add_argument("--layers", type=int, default=1)
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate of the recurrent path")
-    parser.add_argument("--ar-lr", type=float, default=0.0,
-                        help="learning rate of the linear path (default 0: keep its closed form)")
-    parser.add_argument("--ridge", default="auto", help="the linear path's ridge penalty, or auto (validation)")
-    parser.add_argument("--limit", type=int, default=None, help="train on the first N windows only (quick check)")
-    parser.add_argument("--sir-curves", type=int, default=200, help="with --data sir: number of curves")
-    parser.add_argument("--sir-noise", type=float, default=0.2,
+    from .training import NON_NEGATIVE_FLOAT, POSITIVE_FLOAT, POSITIVE_INT, int_option  # noqa: PLC0415
+
+    parser.add_argument("--horizon", type=POSITIVE_INT, default=1, help="forecast the next N values (24 = a day)")
+    parser.add_argument("--window", type=int_option(2), default=None, help="past values seen (default: 48; 24 for sir)")
+    parser.add_argument("--cell", default="gru", choices=sorted(CELLS), help="recurrent cell")
+    parser.add_argument("--hidden", type=POSITIVE_INT, default=32, help="hidden state size")
+    parser.add_argument("--layers", type=POSITIVE_INT, default=1, help="stacked recurrent layers")
+    parser.add_argument("--epochs", type=POSITIVE_INT, default=20, help="training epochs")
+    parser.add_argument("--batch-size", type=POSITIVE_INT, default=64, help="windows per training batch")
+    parser.add_argument("--lr", type=POSITIVE_FLOAT, default=1e-3, help="Adam learning rate of the recurrent path")
+    parser.add_argument("--ar-lr", type=NON_NEGATIVE_FLOAT, default=0.0,
+                        help="learning rate of the linear path (0: keep its closed form)")
+    parser.add_argument("--ridge", type=_ridge_option, default="auto",
+                        help="the linear path's ridge penalty (>= 0), or auto (chosen on validation)")
+    parser.add_argument("--limit", type=POSITIVE_INT, default=None,
+                        help="train on the first N windows only (quick check; default: all)")
+    parser.add_argument("--sir-curves", type=int_option(10), default=200, help="with --data sir: number of curves")
+    parser.add_argument("--sir-noise", type=NON_NEGATIVE_FLOAT, default=0.2,
                         help="with --data sir: observation noise (standard deviation, in %% infected)")
+
+
+def _ridge_option(text):
+    """``--ridge``: 'auto' or a finite penalty >= 0."""
+    from .training import NON_NEGATIVE_FLOAT  # noqa: PLC0415
+
+    return "auto" if text == "auto" else NON_NEGATIVE_FLOAT(text)
 
 
 def train_from_args(args):
     """``minigrad train forecast``: forward the options to :func:`train`."""
-    ridge = args.ridge if args.ridge == "auto" else float(args.ridge)
+    ridge = args.ridge
     train(data=args.data, horizon=args.horizon, window=args.window, cell=args.cell, hidden=args.hidden,
           layers=args.layers, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, ar_lr=args.ar_lr,
           ridge=ridge, device=args.device, out=args.out or "runs/forecast", seed=args.seed, limit=args.limit,

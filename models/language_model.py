@@ -432,10 +432,8 @@ def load_model(checkpoint, device="cpu"):
     """(model with its vocab, checkpoint state) from a file written by :func:`train`."""
     from . import training as T  # noqa: PLC0415
 
-    state = T.load_checkpoint(checkpoint, device="cpu")
+    state = T.load_checkpoint(checkpoint, device="cpu", task="charlm")
     config = state["config"]
-    if config.get("task") != "charlm":
-        raise ValueError(f"{checkpoint!r} is a {config.get('task')!r} checkpoint, not a language model (charlm)")
     vocab = vocab_from_state(state["extra"]["vocab"])
     model = build_model(config, vocab)
     model.load_state_dict(state["model"])
@@ -455,6 +453,8 @@ def evaluate(checkpoint, device="cpu", text=None):
 def generate_text(checkpoint, prompt="", length=300, temperature=0.8, top_k=None, seed=0, device="cpu"):
     """Load a checkpoint and continue ``prompt``: returns prompt + generated text."""
     model, state = load_model(checkpoint, device)
+    if prompt is None:  # the start of the text the model was trained on
+        prompt = state.get("extra", {}).get("prompt", DEFAULT_PROMPT if state["config"]["level"] == "char" else "")
     sample = model.generate(prompt, length, temperature=temperature, top_k=top_k, seed=seed)
     return prompt + _joiner(state["config"]["level"], prompt) + sample
 
@@ -462,22 +462,28 @@ def generate_text(checkpoint, prompt="", length=300, temperature=0.8, top_k=None
 # ----------------------------------------------------------------------------- command line
 def add_train_arguments(parser):
     """Options of ``minigrad train charlm``."""
-    parser.add_argument("--cell", default="lstm", choices=sorted(CELLS))
+    from .training import NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, PROBABILITY, int_option  # noqa: PLC0415
+
+    parser.add_argument("--cell", default="lstm", choices=sorted(CELLS), help="recurrent cell")
     parser.add_argument("--level", default="char", choices=LEVELS, help="model characters or words")
-    parser.add_argument("--embed", type=int, default=64, help="embedding size")
-    parser.add_argument("--hidden", type=int, default=256, help="hidden state size")
-    parser.add_argument("--layers", type=int, default=1, help="stacked recurrent layers")
-    parser.add_argument("--batch-size", type=int, default=32, help="parallel streams")
-    parser.add_argument("--seq-len", type=int, default=64, help="steps per chunk (truncated BPTT length)")
-    parser.add_argument("--lr", type=float, default=4e-3, help="Adam learning rate (cosine decay to 0)")
-    parser.add_argument("--clip", type=float, default=5.0, help="gradient norm clipping")
-    parser.add_argument("--epochs", type=int, default=16)
-    parser.add_argument("--dropout", type=float, default=0.2, help="on embeddings, between layers, before the decoder")
+    parser.add_argument("--embed", type=POSITIVE_INT, default=64, help="embedding size")
+    parser.add_argument("--hidden", type=POSITIVE_INT, default=256, help="hidden state size")
+    parser.add_argument("--layers", type=POSITIVE_INT, default=1, help="stacked recurrent layers")
+    parser.add_argument("--batch-size", type=POSITIVE_INT, default=32, help="parallel streams")
+    parser.add_argument("--seq-len", type=int_option(2), default=64, help="steps per chunk (truncated BPTT length)")
+    parser.add_argument("--lr", type=POSITIVE_FLOAT, default=4e-3, help="Adam learning rate (cosine decay to 0)")
+    parser.add_argument("--clip", type=POSITIVE_FLOAT, default=5.0, help="gradient norm clipping")
+    parser.add_argument("--epochs", type=POSITIVE_INT, default=16, help="passes over the training text")
+    parser.add_argument("--dropout", type=PROBABILITY, default=0.2,
+                        help="on embeddings, between layers, before the decoder")
     parser.add_argument("--tie-weights", action="store_true", help="decoder reuses the embedding table")
-    parser.add_argument("--limit", type=int, default=None, help="use only the first N characters (quick check)")
-    parser.add_argument("--max-steps", type=int, default=None, help="at most N chunks per epoch (quick check)")
+    parser.add_argument("--limit", type=POSITIVE_INT, default=None,
+                        help="use only the first N characters (quick check; default: all)")
+    parser.add_argument("--max-steps", type=POSITIVE_INT, default=None,
+                        help="at most N chunks per epoch (quick check; default: all)")
     parser.add_argument("--prompt", default=DEFAULT_PROMPT, help="prompt of the sample printed at the end")
-    parser.add_argument("--sample-length", type=int, default=300)
+    parser.add_argument("--sample-length", type=NON_NEGATIVE_INT, default=300,
+                        help="length of the sample printed at the end")
 
 
 def train_from_args(args):

@@ -283,7 +283,7 @@ def evaluate(checkpoint, device="cpu", data=None):
     """Reload a checkpoint written by :func:`train` and return its accuracy on the held-out digits."""
     from . import training as T  # noqa: PLC0415
 
-    state = T.load_checkpoint(checkpoint, device="cpu")
+    state = T.load_checkpoint(checkpoint, device="cpu", task="lenet")
     config = state["config"]
     net = build_model(config)
     net.load_state_dict(state["model"])
@@ -298,13 +298,22 @@ def evaluate(checkpoint, device="cpu", data=None):
 # ----------------------------------------------------------------------------- command line
 def add_train_arguments(parser):
     """Options of ``minigrad train lenet``."""
-    parser.add_argument("--model", default="lenet5", choices=sorted(MODELS), help="LeNet variant (default lenet5)")
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (cosine-annealed)")
-    parser.add_argument("--shift", type=int, default=2, help="random shifts of up to N pixels (0: none)")
-    parser.add_argument("--weight-decay", type=float, default=0.0, help="AdamW's decoupled weight decay")
-    parser.add_argument("--limit", type=int, default=None, help="train on the first N images only (quick check)")
+    parser.add_argument("--model", default="lenet5", choices=sorted(MODELS), help="LeNet variant")
+    from .training import NON_NEGATIVE_FLOAT, POSITIVE_FLOAT, POSITIVE_INT, int_option  # noqa: PLC0415
+
+    parser.add_argument("--epochs", type=POSITIVE_INT, default=20, help="training epochs")
+    parser.add_argument("--batch-size", type=POSITIVE_INT, default=32, help="images per training batch")
+    parser.add_argument("--lr", type=POSITIVE_FLOAT, default=2e-3, help="Adam learning rate (cosine-annealed)")
+    parser.add_argument("--shift", type=int_option(0, 13), default=2, help="random shifts of up to N pixels (0: none)")
+    parser.add_argument("--weight-decay", type=NON_NEGATIVE_FLOAT, default=0.0, help="AdamW's decoupled weight decay")
+    parser.add_argument("--limit", type=POSITIVE_INT, default=None,
+                        help="train on the first N images only (quick check; default: all)")
+
+
+def summary_models():
+    """``minigrad summary`` names -> builders of (model, input shape, summary options)."""
+    return {"lenet5": lambda: (LeNet5(), (1, 1, 28, 28), {}),
+            "lenet1989": lambda: (LeNet1989(), (1, 1, 16, 16), {})}
 
 
 def train_from_args(args):

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 
 import numpy as np
 
@@ -397,10 +398,8 @@ def load(checkpoint, device="cpu"):
     """(model in eval mode, vocab, config) from a checkpoint written by :func:`train`."""
     from . import training as T  # noqa: PLC0415
 
-    state = T.load_checkpoint(checkpoint, device="cpu")
+    state = T.load_checkpoint(checkpoint, device="cpu", task="sentiment")
     config = state["config"]
-    if config.get("task") != "sentiment":
-        raise ValueError(f"{checkpoint!r} is a {config.get('task')!r} checkpoint, not a sentiment one")
     net = build_model(config)
     net.load_state_dict(state["model"])
     net.to(device).eval()
@@ -431,27 +430,29 @@ def predict(net, vocab, texts, device="cpu"):
 # ----------------------------------------------------------------------------- command line
 def add_train_arguments(parser):
     """Options of ``minigrad train sentiment``."""
-    parser.add_argument("--cell", default="gru", choices=sorted(CELLS), help="recurrent cell (default gru)")
-    parser.add_argument("--hidden", type=int, default=128, help="hidden state size (default 128)")
-    parser.add_argument("--layers", type=int, default=1, help="stacked recurrent layers (default 1)")
+    from .training import NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, PROBABILITY  # noqa: PLC0415
+
+    parser.add_argument("--cell", default="gru", choices=sorted(CELLS), help="recurrent cell")
+    parser.add_argument("--hidden", type=POSITIVE_INT, default=128, help="hidden state size")
+    parser.add_argument("--layers", type=POSITIVE_INT, default=1, help="stacked recurrent layers")
     parser.add_argument("--bidirectional", action="store_true", help="read snippets in both directions")
-    parser.add_argument("--epochs", type=int, default=12, help="at most this many epochs (default 12)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (default 2e-3)")
+    parser.add_argument("--epochs", type=POSITIVE_INT, default=12, help="at most this many epochs")
+    parser.add_argument("--batch-size", type=POSITIVE_INT, default=64, help="snippets per training batch")
+    parser.add_argument("--lr", type=POSITIVE_FLOAT, default=2e-3, help="Adam learning rate")
     parser.add_argument("--schedule", default="cosine", choices=["cosine", "constant"],
                         help="learning rate: cosine-annealed to 0 over --epochs (default) or constant")
-    parser.add_argument("--weight-decay", type=float, default=1e-5, help="Adam's L2 penalty (default 1e-5)")
-    parser.add_argument("--dropout", type=float, default=0.5, help="dropout on embeddings and final state")
-    parser.add_argument("--average", type=float, default=0.0,
-                        help="evaluate and save a moving average of the weights with this decay, e.g. 0.99 "
-                             "(default 0: off)")
+    parser.add_argument("--weight-decay", type=NON_NEGATIVE_FLOAT, default=1e-5, help="Adam's L2 penalty")
+    parser.add_argument("--dropout", type=PROBABILITY, default=0.5, help="dropout on embeddings and final state")
+    parser.add_argument("--average", type=PROBABILITY, default=0.0,
+                        help="evaluate and save a moving average of the weights with this decay, e.g. 0.99 (0: off)")
     parser.add_argument("--freeze", action="store_true", help="keep the GloVe embeddings fixed")
     parser.add_argument("--no-glove", action="store_true", help="random embeddings instead of GloVe")
-    parser.add_argument("--embed-dim", type=int, default=50, help="embedding size with --no-glove (default 50)")
-    parser.add_argument("--min-count", type=int, default=1, help="keep words seen at least this often")
-    parser.add_argument("--patience", type=int, default=4, help="stop after this many epochs without a better "
-                                                                "validation accuracy (0: never)")
-    parser.add_argument("--limit", type=int, default=None, help="train on the first N snippets only (quick check)")
+    parser.add_argument("--embed-dim", type=POSITIVE_INT, default=50, help="embedding size with --no-glove")
+    parser.add_argument("--min-count", type=POSITIVE_INT, default=1, help="keep words seen at least this often")
+    parser.add_argument("--patience", type=NON_NEGATIVE_INT, default=4,
+                        help="stop after this many epochs without a better validation accuracy (0: never)")
+    parser.add_argument("--limit", type=POSITIVE_INT, default=None,
+                        help="train on the first N snippets only (quick check; default: all)")
 
 
 def train_from_args(args):
@@ -471,11 +472,35 @@ def evaluate_from_args(args):
     return 0
 
 
+PREDICT_HELP = "classify the sentiment of texts"
+
+
+def add_predict_arguments(parser):
+    """Options of ``minigrad predict sentiment``."""
+    parser.add_argument("text", nargs="+", help="texts to classify, each on its own; - reads one text per line "
+                                                "from standard input")
+
+
+def read_texts(items, stdin=None):
+    """The texts of ``predict``: each argument is one text; ``-`` stands for the lines of ``stdin``."""
+    texts = []
+    for item in items:
+        if item == "-":
+            texts.extend(line.rstrip("\n") for line in (stdin or sys.stdin) if line.strip())
+        else:
+            texts.append(item)
+    return texts
+
+
 def predict_from_args(args):
+    texts = read_texts(args.text)
+    if not texts:
+        raise ValueError("predict sentiment: no text to classify (standard input was empty)")
     net, vocab, config = load(args.checkpoint, args.device)
-    text = " ".join(args.text)
-    probs = predict(net, vocab, [text], args.device)[0]
     labels = config.get("labels", list(LABELS))
-    k = int(probs.argmax())
-    print(f"{labels[k]} (probability {probs[k]:.3f}): {text}")
+    for start in range(0, len(texts), 256):
+        chunk = texts[start:start + 256]
+        for text, probs in zip(chunk, predict(net, vocab, chunk, args.device)):
+            k = int(probs.argmax())
+            print(f"{labels[k]} (probability {probs[k]:.3f}): {text}")
     return 0

@@ -534,7 +534,7 @@ def load_model(checkpoint, device="cpu"):
     """(model, vocab, config) from a checkpoint written by :func:`train`."""
     from . import training as T  # noqa: PLC0415
 
-    state = T.load_checkpoint(checkpoint, device="cpu")
+    state = T.load_checkpoint(checkpoint, device="cpu", task="seq2seq")
     config = state["config"]
     model = build_model(config)
     model.load_state_dict(state["model"])
@@ -556,24 +556,28 @@ def add_train_arguments(parser):
     """Options of ``minigrad train seq2seq``."""
     parser.add_argument("--task", default="reverse", choices=sorted(TASKS),
                         help="reverse (1234 -> 4321) or add (123+45 -> 168)")
-    parser.add_argument("--cell", default="gru", choices=sorted(CELLS))
-    parser.add_argument("--embed", type=int, default=32)
-    parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--layers", type=int, default=1)
+    from .training import POSITIVE_FLOAT, POSITIVE_INT  # noqa: PLC0415
+
+    parser.add_argument("--cell", default="gru", choices=sorted(CELLS), help="recurrent cell")
+    parser.add_argument("--embed", type=POSITIVE_INT, default=32, help="embedding size")
+    parser.add_argument("--hidden", type=POSITIVE_INT, default=128, help="hidden state size")
+    parser.add_argument("--layers", type=POSITIVE_INT, default=1, help="stacked recurrent layers")
     parser.add_argument("--unidirectional", action="store_true",
                         help="encode the source left to right only (default: a bidirectional encoder)")
-    parser.add_argument("--epochs", type=int, default=None, help="default: 10 for reverse, 15 for add")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (cosine-annealed)")
-    parser.add_argument("--train-size", type=int, default=None,
+    parser.add_argument("--epochs", type=POSITIVE_INT, default=None,
+                        help="training epochs (default: 10 for reverse, 15 for add)")
+    parser.add_argument("--batch-size", type=POSITIVE_INT, default=64, help="pairs per training batch")
+    parser.add_argument("--lr", type=POSITIVE_FLOAT, default=3e-3, help="Adam learning rate (cosine-annealed)")
+    parser.add_argument("--train-size", type=POSITIVE_INT, default=None,
                         help="generated training pairs (default: 20,000 for reverse, 50,000 for add)")
-    parser.add_argument("--test-size", type=int, default=1000, help="held-out pairs")
-    parser.add_argument("--limit", type=int, default=None, help="train on the first N pairs only (quick check)")
+    parser.add_argument("--test-size", type=POSITIVE_INT, default=1000, help="held-out pairs")
+    parser.add_argument("--limit", type=POSITIVE_INT, default=None,
+                        help="train on the first N pairs only (quick check; default: all)")
     parser.add_argument("--attention", default="none", choices=ATTENTION,
                         help="none: the decoder sees the encoder's final state only; additive (Bahdanau) or dot: "
                              "at every step it looks back at all the encoder's outputs (default none)")
-    parser.add_argument("--min-len", type=int, default=None, help="shortest string to reverse (default 1)")
-    parser.add_argument("--max-len", type=int, default=None, help="longest string to reverse (default 8)")
+    parser.add_argument("--min-len", type=POSITIVE_INT, default=None, help="shortest string to reverse (default 1)")
+    parser.add_argument("--max-len", type=POSITIVE_INT, default=None, help="longest string to reverse (default 8)")
 
 
 def train_from_args(args):

@@ -5,6 +5,7 @@ tqdm the progress is printed as plain lines; without matplotlib no PNG is made.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -14,6 +15,78 @@ import time
 import numpy as np
 
 import minigrad as mg
+
+
+class TrainingError(RuntimeError):
+    """An expected failure of a training run or of using a checkpoint: the command line prints its
+    message in one or two lines (no traceback) and exits with status 2."""
+
+
+class NonFiniteLossError(TrainingError):
+    """The loss became NaN or infinite: training stops before anything non-finite is saved."""
+
+
+class CheckpointMismatchError(TrainingError):
+    """A checkpoint written by another task or model than the one asked for."""
+
+
+# ----------------------------------------------------------------------------- option types
+def int_option(minimum=None, maximum=None):
+    """An argparse ``type``: an integer in [minimum, maximum] (either bound may be None)."""
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if minimum is not None and value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum}, got {value}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def float_option(minimum=None, maximum=None, above=None, below=None):
+    """An argparse ``type``: a finite number, ``minimum <= x <= maximum``, ``above < x < below``."""
+
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+        if minimum is not None and value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum:g}, got {value:g}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum:g}, got {value:g}")
+        if above is not None and value <= above:
+            raise argparse.ArgumentTypeError(f"must be greater than {above:g}, got {value:g}")
+        if below is not None and value >= below:
+            raise argparse.ArgumentTypeError(f"must be less than {below:g}, got {value:g}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+POSITIVE_INT = int_option(1)
+NON_NEGATIVE_INT = int_option(0)
+POSITIVE_FLOAT = float_option(above=0.0)
+NON_NEGATIVE_FLOAT = float_option(0.0)
+PROBABILITY = float_option(0.0, below=1.0)  # dropout rates, decays: [0, 1)
+
+
+def check_finite_loss(value, where):
+    """Raise :class:`NonFiniteLossError` when the loss ``value`` is NaN or infinite."""
+    if not math.isfinite(value):
+        raise NonFiniteLossError(
+            f"training stopped: the loss became {value} at {where}; nothing was saved from this epoch "
+            "(try a smaller --lr, or --clip where the task has it)"
+        )
 
 
 class Progress:
@@ -83,8 +156,12 @@ def train_epoch(model, batches, optimizer, batch_loss, *, desc, quiet=False, cli
     bar = Progress(batches, desc=desc, unit="batch", disable=quiet)
     params = list(model.parameters()) if clip else None
     total, count = 0.0, 0
-    for batch in bar:
-        loss, n = batch_loss(batch)
+    for i, batch in enumerate(bar):
+        # Overflow shows up as a non-finite loss, reported below in one line: no NumPy warnings first.
+        with np.errstate(over="ignore", invalid="ignore"):
+            loss, n = batch_loss(batch)
+            value = loss.item()
+        check_finite_loss(value, f"batch {i + 1} ({desc})")
         optimizer.zero_grad()
         loss.backward()
         if clip:
@@ -92,7 +169,7 @@ def train_epoch(model, batches, optimizer, batch_loss, *, desc, quiet=False, cli
         optimizer.step()
         if after_step is not None:
             after_step()
-        total += loss.item() * n
+        total += value * n
         count += n
         bar.set(**(show(total / count) if show is not None else {"loss": total / count}))
     return total / count, time.perf_counter() - start
@@ -153,10 +230,25 @@ class History:
         return path
 
 
-def save_checkpoint(path, model, config, history=None, optimizer=None, extra=None):
-    """Write model weights, the config that rebuilds the model, history and optimizer state (atomically)."""
+def check_finite_weights(model):
+    """Raise :class:`NonFiniteLossError` when any parameter holds NaN or infinity (never saved)."""
+    for name, p in model.named_parameters():
+        if not bool(mg.isfinite(p.detach()).all().item()):
+            raise NonFiniteLossError(f"training stopped: parameter {name} holds NaN or infinite values; "
+                                     "the checkpoint was not written")
+
+
+def save_checkpoint(path, model, config, history=None, optimizer=None, extra=None, task=None):
+    """Write model weights, the config that rebuilds the model, history and optimizer state (atomically).
+
+    Records the task (``task`` or ``config['task']``) and the model's class, so that loading
+    another task's checkpoint says so.  Refuses weights that are not finite.
+    """
+    check_finite_weights(model)
     state = {
         "format": "minigrad-model",
+        "task": task or config.get("task"),
+        "model_class": type(model).__name__,
         "config": dict(config),
         "model": model.state_dict(),
         "history": history.to_state() if history is not None else {"records": []},
@@ -169,11 +261,22 @@ def save_checkpoint(path, model, config, history=None, optimizer=None, extra=Non
     return path
 
 
-def load_checkpoint(path, device="cpu"):
-    """Read a checkpoint written by :func:`save_checkpoint` (tensors moved to ``device``)."""
+def load_checkpoint(path, device="cpu", task=None):
+    """Read a checkpoint written by :func:`save_checkpoint` (tensors moved to ``device``).
+
+    ``task``: the task it must come from; :class:`CheckpointMismatchError` names the task
+    that wrote it otherwise.  A missing file raises FileNotFoundError, an unreadable one
+    ``mg.serialization.CheckpointError``.
+    """
     state = mg.load(path, map_location=device)
-    if not isinstance(state, dict) or state.get("format") != "minigrad-model":
-        raise ValueError(f"{path!r} is not a model checkpoint written by `minigrad train`")
+    if not isinstance(state, dict) or state.get("format") != "minigrad-model" or "config" not in state:
+        raise CheckpointMismatchError(f"{path} is not a model checkpoint written by `minigrad train`")
+    written_by = state.get("task") or state["config"].get("task")
+    if task is not None and written_by != task:
+        model = state.get("model_class") or state["config"].get("model")
+        raise CheckpointMismatchError(
+            f"{path} is a {written_by or 'unknown'} checkpoint" + (f" ({model})" if model else "")
+            + f", not a {task} one: pass a checkpoint written by `minigrad train {task}`")
     return state
 
 
