@@ -311,6 +311,16 @@ def manual_seed(seed: int) -> None:
 _cuda_seed = [None]
 
 
+def get_rng_state():
+    """The state of minigrad's CPU generator (a dict, for :func:`set_rng_state` and checkpoints)."""
+    return _rng.bit_generator.state
+
+
+def set_rng_state(state):
+    """Put minigrad's CPU generator back in a state :func:`get_rng_state` returned."""
+    _rng.bit_generator.state = state
+
+
 def rng():
     """The generator that ``rand``/``randn``/``randint``, dropout and shuffling draw from."""
     return _rng

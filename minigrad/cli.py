@@ -259,7 +259,7 @@ def main(argv=None):
             sys.stderr.write(f"minigrad: error: {hint}\n")
         else:
             _report(e)
-        return 2
+        return getattr(e, "exit_status", 2)
 
 
 if __name__ == "__main__":

@@ -208,7 +208,7 @@ def random_shift(x, max_shift, background, rng):
 
 
 def train(model="lenet5", epochs=20, batch_size=32, lr=2e-3, device="cpu", out="runs/lenet", seed=0,
-          limit=None, quiet=False, data=None, shift=2, weight_decay=0.0):
+          limit=None, quiet=False, data=None, shift=2, weight_decay=0.0, resume=None):
     """Train a LeNet on ``mnist5k`` (4,000 train / 1,000 held-out digits), evaluating every epoch.
 
     Adam (AdamW when ``weight_decay`` > 0) with a cosine-annealed learning rate; cross-entropy.
@@ -217,7 +217,9 @@ def train(model="lenet5", epochs=20, batch_size=32, lr=2e-3, device="cpu", out="
     and held-out accuracy stalls near 97% (seeds 0-2: 96.8-97.5% final; with
     shifts 97.4-98.2% over seeds 0-4).  Writes
     ``{out}/{model}.npz`` (checkpoint), ``{out}/{model}_curves.png`` (when
-    matplotlib is installed) and ``{out}/{model}_metrics.json``.  ``limit``
+    matplotlib is installed) and ``{out}/{model}_metrics.json``; the checkpoint is rewritten after
+    every epoch with what ``resume`` (the path of such a checkpoint) needs to continue the run
+    exactly where it stopped.  ``limit``
     trains on the first ``limit`` training images (quick checks); ``data``
     may pass an :class:`~minigrad.datasets.ImageSplit` instead of fetching.
     Returns the metrics dict (test accuracy of the final epoch, times, ...).
@@ -243,9 +245,16 @@ def train(model="lenet5", epochs=20, batch_size=32, lr=2e-3, device="cpu", out="
     scheduler = mg.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     history = T.History()
     T.output_dir(out)
+    ckpt = os.path.join(out, f"{model}.npz")
+    generators = {"shift": shift_rng}
+    first = 1
+    if resume:
+        state, saved = T.resume_training(resume, "lenet", config, net, optimizer, scheduler, generators)
+        history, first = T.History(state["history"]["records"]), saved["epoch"] + 1
     if not quiet:
         print(f"{model}: {sum(p.numel() for p in net.parameters()):,} parameters; {len(x_train)} training and "
-              f"{len(x_test)} test images; device {device}; seed {seed}", flush=True)
+              f"{len(x_test)} test images; device {device}; seed {seed}"
+              + (f"; resuming after epoch {first - 1}" if resume else ""), flush=True)
     epoch_times = []
 
     def batch_loss(batch):
@@ -255,23 +264,26 @@ def train(model="lenet5", epochs=20, batch_size=32, lr=2e-3, device="cpu", out="
         x, y = x.to(device), y.to(device)
         return F.cross_entropy(net(x), y), y.shape[0]
 
-    for epoch in range(1, epochs + 1):
+    def one_epoch(epoch):
         train_loss, seconds = T.train_epoch(net, train_loader, optimizer, batch_loss, desc=f"epoch {epoch}/{epochs}",
                                             quiet=quiet)
         scheduler.step()
         epoch_times.append(seconds)
         test_loss, test_acc = T.evaluate_classifier(net, test_loader, device)
         history.log(epoch=epoch, train_loss=train_loss, test_loss=test_loss, test_acc=test_acc)
+        T.save_checkpoint(ckpt, net, config, history, optimizer, resume=T.training_state(
+            epoch, optimizer, scheduler, generators, best=history.best("test_acc")))
         if not quiet:
             print(f"epoch {epoch:2d}: train loss {train_loss:.4f}  test loss {test_loss:.4f}  "
                   f"test accuracy {test_acc:.2%}  ({epoch_times[-1]:.1f}s)", flush=True)
-    ckpt = os.path.join(out, f"{model}.npz")
-    T.save_checkpoint(ckpt, net, config, history, optimizer)
+
+    T.run_epochs(first, epochs, one_epoch, ckpt)
     curves = history.plot(os.path.join(out, f"{model}_curves.png"), title=f"{model} on mnist5k",
                           groups=[["train_loss", "test_loss"], ["test_acc"]])
     metrics = {"model": model, "test_accuracy": history.records[-1]["test_acc"],
                "best_test_accuracy": history.best("test_acc"), "epochs": epochs, "seed": seed,
-               "seconds_per_epoch": float(np.mean(epoch_times)), "checkpoint": ckpt, "curves": curves}
+               "seconds_per_epoch": float(np.mean(epoch_times)) if epoch_times else None, "checkpoint": ckpt,
+               "curves": curves}
     T.write_json(os.path.join(out, f"{model}_metrics.json"), metrics)
     if not quiet:
         print(f"final test accuracy {metrics['test_accuracy']:.2%}; checkpoint {ckpt}"
@@ -319,7 +331,7 @@ def summary_models():
 def train_from_args(args):
     metrics = train(model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                     device=args.device, out=args.out or "runs/lenet", seed=args.seed, limit=args.limit,
-                    quiet=args.quiet, shift=args.shift, weight_decay=args.weight_decay)
+                    quiet=args.quiet, shift=args.shift, weight_decay=args.weight_decay, resume=args.resume)
     return 0 if metrics["test_accuracy"] > 0 else 1
 
 

@@ -238,11 +238,14 @@ def check_finite_weights(model):
                                      "the checkpoint was not written")
 
 
-def save_checkpoint(path, model, config, history=None, optimizer=None, extra=None, task=None):
+def save_checkpoint(path, model, config, history=None, optimizer=None, extra=None, task=None, resume=None,
+                    model_state=None):
     """Write model weights, the config that rebuilds the model, history and optimizer state (atomically).
 
     Records the task (``task`` or ``config['task']``) and the model's class, so that loading
-    another task's checkpoint says so.  Refuses weights that are not finite.
+    another task's checkpoint says so.  Refuses weights that are not finite.  ``model_state``: the
+    weights to keep (default ``model``'s own, e.g. a best epoch's); ``resume``: a
+    :func:`training_state` for ``--resume``.
     """
     check_finite_weights(model)
     state = {
@@ -250,13 +253,15 @@ def save_checkpoint(path, model, config, history=None, optimizer=None, extra=Non
         "task": task or config.get("task"),
         "model_class": type(model).__name__,
         "config": dict(config),
-        "model": model.state_dict(),
+        "model": model_state if model_state is not None else model.state_dict(),
         "history": history.to_state() if history is not None else {"records": []},
     }
     if optimizer is not None:
         state["optimizer"] = optimizer.state_dict()
     if extra:
         state["extra"] = dict(extra)
+    if resume is not None:
+        state["resume"] = resume
     mg.save(state, path)
     return path
 
@@ -272,7 +277,7 @@ def load_checkpoint(path, device="cpu", task=None):
     if not isinstance(state, dict) or state.get("format") != "minigrad-model" or "config" not in state:
         raise CheckpointMismatchError(f"{path} is not a model checkpoint written by `minigrad train`")
     written_by = state.get("task") or state["config"].get("task")
-    if task is not None and written_by != task:
+    if task is not None and written_by is not None and written_by != task:  # None: a hand-made checkpoint
         model = state.get("model_class") or state["config"].get("model")
         raise CheckpointMismatchError(
             f"{path} is a {written_by or 'unknown'} checkpoint" + (f" ({model})" if model else "")
@@ -321,3 +326,88 @@ def format_seconds(s):
 
 def perplexity(nats):
     return math.exp(min(nats, 50.0))
+
+
+# ----------------------------------------------------------------------------- resuming a run
+class TrainingInterrupted(TrainingError):
+    """Ctrl-C during training: the checkpoint of the last finished epoch is left for ``--resume``."""
+
+    exit_status = 130
+
+
+def rng_states(generators=None):
+    """The states of minigrad's generator and of ``generators`` (name -> ``numpy.random.Generator``)."""
+    states = {"minigrad": mg.get_rng_state()}
+    for name, gen in (generators or {}).items():
+        states[name] = gen.bit_generator.state
+    return states
+
+
+def set_rng_states(states, generators=None):
+    """Put the generators back in the states :func:`rng_states` recorded."""
+    mg.set_rng_state(states["minigrad"])
+    for name, gen in (generators or {}).items():
+        gen.bit_generator.state = states[name]
+
+
+def training_state(epoch, optimizer, scheduler=None, generators=None, best=None, model=None, extra=None):
+    """What ``--resume`` needs after ``epoch``: optimizer, scheduler and RNG states, the best metric so far,
+    the live weights (``model``, a state dict) when the checkpoint keeps other ones (a best epoch), and
+    ``extra`` (a dict of the trainer's own counters)."""
+    state = {"epoch": int(epoch), "optimizer": optimizer.state_dict(), "rng": rng_states(generators),
+             "best": best, "extra": dict(extra or {})}
+    if scheduler is not None:
+        state["scheduler"] = scheduler.state_dict()
+    if model is not None:
+        state["model"] = model
+    return state
+
+
+def resume_training(path, task, config, model, optimizer, scheduler=None, generators=None, device="cpu",
+                    may_change=("epochs",)):
+    """Load a run saved by a trainer after an epoch and put ``model``, ``optimizer``, ``scheduler`` and the
+    generators back where they were.
+
+    The options that shape the run must be the ones it was started with (``may_change`` aside):
+    :class:`CheckpointMismatchError` lists those that differ.  Returns ``(checkpoint, resume)``: the
+    whole checkpoint (``history``...) and its training state (``epoch``, ``best``, ``extra``).
+    """
+    state = load_checkpoint(path, device=device, task=task)
+    resume = state.get("resume")
+    if not isinstance(resume, dict):
+        raise CheckpointMismatchError(f"{path} holds no training state to resume from (written by an older minigrad)")
+    saved = state["config"]
+    differ = sorted(k for k in set(saved) | set(config) if k not in may_change and saved.get(k) != config.get(k))
+    if differ:
+        shown = ", ".join(f"{k}={saved.get(k)!r}" for k in differ if k != "vocab")
+        raise CheckpointMismatchError(f"{path} was written by a run with other options ({shown or ', '.join(differ)});"
+                                      " resume with the options it was started with")
+    model.load_state_dict(resume.get("model") or state["model"])
+    optimizer.load_state_dict(resume["optimizer"])
+    if scheduler is not None and "scheduler" in resume:
+        scheduler.load_state_dict(resume["scheduler"])
+    set_rng_states(resume["rng"], generators)
+    return state, resume
+
+
+def run_epochs(first, last, one_epoch, checkpoint):
+    """Call ``one_epoch(epoch)`` for epochs ``first`` .. ``last`` (it returns False to stop early).
+
+    Ctrl-C becomes :class:`TrainingInterrupted`, whose one line says which epoch ``checkpoint`` holds
+    and how to resume.  Returns the last epoch run.
+    """
+    done = first - 1
+    try:
+        for epoch in range(first, last + 1):
+            stop = one_epoch(epoch) is False
+            done = epoch
+            if stop:
+                break
+    except KeyboardInterrupt:
+        if done >= 1 and os.path.exists(checkpoint):
+            where = (f"{checkpoint} holds epoch {done}; to continue, run the same command with "
+                     f"--resume {checkpoint}")
+        else:
+            where = "no epoch had finished, so no checkpoint was written"
+        raise TrainingInterrupted(f"interrupted during epoch {done + 1}: {where}") from None
+    return done

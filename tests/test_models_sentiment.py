@@ -263,7 +263,7 @@ def test_cli_train_eval_predict_end_to_end(tmp_path, monkeypatch, capsys):
     assert cli.main(["eval", "sentiment", "--checkpoint", ckpt]) == 0
     assert f"test accuracy {metrics['test_accuracy']:.2%}" in capsys.readouterr().out
 
-    assert cli.main(["predict", "sentiment", "--checkpoint", ckpt, "a", "superb", "funny", "film"]) == 0
+    assert cli.main(["predict", "sentiment", "--checkpoint", ckpt, "a superb funny film"]) == 0
     line = capsys.readouterr().out.strip()
     label, rest = line.split(" ", 1)
     assert label in ("positive", "negative") and rest.startswith("(probability 0.")
