@@ -132,14 +132,14 @@ def build_parser():
 
     train = sub.add_parser("train", help="train a model: " + ", ".join(TASKS),
                            description="Train a model; `minigrad train TASK --help` lists its options.")
-    train_sub = train.add_subparsers(dest="task", required=True, metavar="TASK")
+    train_sub = train.add_subparsers(dest="task_name", required=True, metavar="TASK")
     for task in TASKS:
         p = train_sub.add_parser(task, help=TASK_HELP[task], description=f"Train the {task} model: {TASK_HELP[task]}.")
         _add_train_common(p, task)
         _task_module(task).add_train_arguments(p)
 
     ev = sub.add_parser("eval", help="evaluate a checkpoint on its held-out data")
-    ev_sub = ev.add_subparsers(dest="task", required=True, metavar="TASK")
+    ev_sub = ev.add_subparsers(dest="task_name", required=True, metavar="TASK")
     for task in TASKS:
         p = ev_sub.add_parser(task, help=f"evaluate a {task} checkpoint")
         p.add_argument("--checkpoint", required=True, help="a checkpoint written by `minigrad train " + task + "`")
@@ -157,7 +157,7 @@ def build_parser():
     gen.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
 
     pred = sub.add_parser("predict", help="run a trained model on your input")
-    pred_sub = pred.add_subparsers(dest="task", required=True, metavar="TASK")
+    pred_sub = pred.add_subparsers(dest="task_name", required=True, metavar="TASK")
     for task in TASKS:
         module = _task_module(task)
         if hasattr(module, "add_predict_arguments"):
@@ -186,18 +186,18 @@ def _run(argv):
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "train":
-        module = _task_module(args.task)
+        module = _task_module(args.task_name)
         if args.threads and str(args.device) == "cpu":
             import minigrad as mg  # noqa: PLC0415
 
             mg.set_num_threads(args.threads)
         return module.train_from_args(args)
     if args.command == "eval":
-        return _task_module(args.task).evaluate_from_args(args)
+        return _task_module(args.task_name).evaluate_from_args(args)
     if args.command == "generate":
         return _task_module("charlm").generate_from_args(args)
     if args.command == "predict":
-        return _task_module(args.task).predict_from_args(args)
+        return _task_module(args.task_name).predict_from_args(args)
     if args.command == "summary":
         import minigrad as mg  # noqa: PLC0415
 

@@ -291,7 +291,7 @@ def choose_ridge(data, step_scale, ridge="auto"):
 
 def train(data="seattle", horizon=1, window=None, cell="gru", hidden=32, layers=1, epochs=20, batch_size=64,
           lr=1e-3, ar_lr=0.0, ridge="auto", device="cpu", out="runs/forecast", seed=0, limit=None, quiet=False,
-          series=None, sir_curves=200, sir_length=160, sir_noise=0.2):
+          series=None, sir_curves=200, sir_length=160, sir_noise=0.2, resume=None):
     """Train a :class:`Forecaster`; returns the metrics dict (test RMSE beside the baselines', times, ...).
 
     ``data``: 'seattle' (``mg.datasets.seattle_temps``: 8,759 hourly values,
@@ -307,7 +307,8 @@ def train(data="seattle", horizon=1, window=None, cell="gru", hidden=32, layers=
     norm 1; the best-validation epoch is kept.  ``limit`` keeps the first N
     training windows; ``series`` replaces the downloaded temperatures.
     ``sir_noise``: Gaussian observation noise of the SIR curves, in % infected.
-    Writes ``{out}/forecast_{data}_h{horizon}.npz`` (checkpoint), ``..._curves.png``
+    Writes ``{out}/forecast_{data}_h{horizon}.npz`` (checkpoint, rewritten after every epoch with what
+    ``resume``, the path of such a checkpoint, needs to continue the run), ``..._curves.png``
     and ``..._metrics.json``.
     """
     from . import training as T  # noqa: PLC0415
@@ -363,6 +364,15 @@ def train(data="seattle", horizon=1, window=None, cell="gru", hidden=32, layers=
         print(f"linear path: ridge {lam:g} (chosen on validation), validation RMSE {ar_val:.4g} {unit}", flush=True)
         print(f"epoch  0: the linear path alone              validation RMSE {val_rmse:.4g} {unit}", flush=True)
     epoch_times = []
+    ckpt = os.path.join(out, f"{name}.npz")
+    first = 1
+    if resume:
+        state, saved = T.resume_training(resume, "forecast", config, model, optimizer, scheduler,
+                                         may_change=("epochs", "best_epoch"))
+        history, first = T.History(state["history"]["records"]), saved["epoch"] + 1
+        best = {"epoch": saved["best"]["epoch"], "val_rmse": saved["best"]["val_rmse"], "state": state["model"]}
+        if not quiet:
+            print(f"resuming after epoch {first - 1}", flush=True)
 
     def batch_loss(batch):
         x, y = (t.to(device) for t in batch)
@@ -371,7 +381,8 @@ def train(data="seattle", horizon=1, window=None, cell="gru", hidden=32, layers=
     def show(mean_squared):
         return {"rmse": float(np.sqrt(mean_squared)) * split.std}  # in original units
 
-    for epoch in range(1, epochs + 1):
+    def one_epoch(epoch):
+        nonlocal best
         train_mse, seconds = T.train_epoch(model, loader, optimizer, batch_loss, desc=f"epoch {epoch}/{epochs}",
                                            quiet=quiet, clip=1.0, show=show)
         scheduler.step()
@@ -382,15 +393,21 @@ def train(data="seattle", horizon=1, window=None, cell="gru", hidden=32, layers=
         if improved:
             best = {"epoch": epoch, "val_rmse": val_rmse, "state": _snapshot(model)}
         history.log(epoch=epoch, train_rmse=train_rmse, val_rmse=val_rmse)
+        # The checkpoint keeps the best epoch's weights; the live ones travel in its training state.
+        T.save_checkpoint(ckpt, model, dict(config, best_epoch=best["epoch"]), history, optimizer,
+                          model_state=best["state"], resume=T.training_state(
+                              epoch, optimizer, scheduler, best={"epoch": best["epoch"], "val_rmse": best["val_rmse"]},
+                              model=model.state_dict()))
         if not quiet:
             print(f"epoch {epoch:2d}: train RMSE {train_rmse:.4g}  validation RMSE {val_rmse:.4g} {unit}"
                   f"{'  (best)' if improved else ''}  ({epoch_times[-1]:.1f}s)", flush=True)
 
+    T.run_epochs(first, epochs, one_epoch, ckpt)
     model.load_state_dict(best["state"])
     config["best_epoch"] = best["epoch"]
     results = score_test_set(model, split, config, device)
-    ckpt = os.path.join(out, f"{name}.npz")
-    T.save_checkpoint(ckpt, model, config, history, optimizer)
+    if first > epochs and not resume:  # no epoch ran (epochs=0): the linear path alone
+        T.save_checkpoint(ckpt, model, config, history, optimizer)
     curves = history.plot(os.path.join(out, f"{name}_curves.png"), title=f"forecast {data}, horizon {horizon}",
                           groups=[["train_rmse", "val_rmse"]])
     metrics = {"data": data, "horizon": horizon, "window": window, "cell": cell, "hidden": hidden, "seed": seed,
@@ -497,7 +514,7 @@ def train_from_args(args):
           layers=args.layers, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, ar_lr=args.ar_lr,
           ridge=ridge, device=args.device, out=args.out or "runs/forecast", seed=args.seed, limit=args.limit,
           quiet=args.quiet, sir_curves=args.sir_curves,
-          sir_noise=args.sir_noise)
+          sir_noise=args.sir_noise, resume=args.resume)
     return 0
 
 

@@ -238,6 +238,29 @@ def evaluate_stream(model, ids, chunk_len=256, device="cpu"):
 
 
 # ----------------------------------------------------------------------------- data
+def read_text_file(path):
+    """The text of a UTF-8 file to train on (``--text``); a clear error when it cannot serve."""
+    from . import training as T  # noqa: PLC0415
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except UnicodeDecodeError as e:
+        raise T.TrainingError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+    if len(text) < 100:
+        raise T.TrainingError(f"{path} holds {len(text)} characters; a language model needs at least 100")
+    return text
+
+
+def default_prompt(text, level="char"):
+    """A prompt taken from the start of ``text``: its first line (at most 40 characters; char level)
+    or its first five words (word level), so that every character or word in it is in the vocabulary."""
+    if level == "word":
+        return " ".join(text.split()[:5])
+    first = next((line for line in text.splitlines() if line.strip()), text)
+    return first[:40]
+
+
 def split_text(text, level="char", limit=None, vocab=None):
     """Text -> (train ids, validation ids, vocab): the first 90% trains, the last 10% validates.
 
@@ -302,8 +325,8 @@ def blas_threads(n):
 # ----------------------------------------------------------------------------- training
 def train(cell="lstm", embed=64, hidden=256, layers=1, batch_size=32, seq_len=64, lr=4e-3, clip=5.0, epochs=16,
           dropout=0.2, tie_weights=False, level="char", limit=None, max_steps=None, device="cpu",
-          out="runs/charlm", seed=0, quiet=False, prompt=DEFAULT_PROMPT, sample_length=300, temperature=0.8,
-          threads=1, text=None):
+          out="runs/charlm", seed=0, quiet=False, prompt=None, sample_length=300, temperature=0.8,
+          threads=1, text=None, text_file=None, resume=None):
     """Train a language model on Hamlet (``minigrad train charlm``); returns the metrics dict.
 
     Data: the first 90% of ``mg.datasets.hamlet()`` (or ``text``) trains,
@@ -320,18 +343,27 @@ def train(cell="lstm", embed=64, hidden=256, layers=1, batch_size=32, seq_len=64
 
     Writes ``{out}/charlm.npz`` (the best epoch: weights, config, vocab,
     optimizer state, history up to that epoch), ``{out}/charlm_curves.png`` (with matplotlib),
-    ``{out}/charlm_metrics.json``, and prints a sample generated from ``prompt``.
+    ``{out}/charlm_metrics.json``, and prints a sample generated from ``prompt`` (default: "HAMLET" for
+    Hamlet, the start of the text otherwise).  ``text_file``: train on this UTF-8 file instead.  The
+    checkpoint is rewritten after every epoch with what ``resume`` (its path) needs to continue the run.
     """
     from . import training as T  # noqa: PLC0415
 
     T.check_device(device)
     mg.manual_seed(seed)
-    text = text if text is not None else mg.datasets.hamlet()
+    if text_file is not None:
+        text = read_text_file(text_file)
+    own_text = text is not None
+    text = text if own_text else mg.datasets.hamlet()
+    if prompt is None:
+        prompt = default_prompt(text, level) if own_text else DEFAULT_PROMPT
     train_ids, val_ids, vocab = split_text(text, level, limit)
     config = {"task": "charlm", "level": level, "vocab_size": len(vocab), "embed_dim": embed, "hidden_size": hidden,
               "num_layers": layers, "cell": cell, "dropout": dropout, "tie_weights": tie_weights,
               "batch_size": batch_size, "seq_len": seq_len, "lr": lr, "clip": clip, "epochs": epochs,
               "seed": seed, "limit": limit}
+    if text_file is not None:
+        config["text_file"] = os.path.abspath(text_file)
     batches = mg.data.lm_batches(train_ids, batch_size, seq_len)
     steps_per_epoch = len(batches) if max_steps is None else min(len(batches), max_steps)
 
@@ -350,23 +382,40 @@ def train(cell="lstm", embed=64, hidden=256, layers=1, batch_size=32, seq_len=64
               f"{steps_per_epoch} chunks of {batch_size}x{seq_len} per epoch; device {device}; seed {seed}",
               flush=True)
     epoch_times, best, start_all = [], math.inf, time.perf_counter()
+    best_state, first = None, 1
+    extra = {"vocab": vocab.state_dict(), "prompt": prompt}
+    if resume:
+        state, saved = T.resume_training(resume, "charlm", config, model, optimizer, scheduler, device=device)
+        history, first, best = T.History(state["history"]["records"]), saved["epoch"] + 1, saved["best"]
+        best_state = {k: v.detach().clone() for k, v in state["model"].items()}
+        if not quiet:
+            print(f"resuming after epoch {first - 1}", flush=True)
+
+    def one_epoch(epoch):
+        nonlocal best, best_state
+        start = time.perf_counter()
+        bar = T.Progress(range(steps_per_epoch), desc=f"epoch {epoch}/{epochs}", unit="chunk", disable=quiet)
+        train_nats = train_epoch(model, batches, optimizer, scheduler, clip, device, steps_per_epoch, bar)
+        epoch_times.append(time.perf_counter() - start)
+        val = evaluate_stream(model, val_ids, device=device)
+        history.log(epoch=epoch, train_nats=train_nats, val_nats=val["nats"], val_bits=val["bits"],
+                    lr=optimizer.param_groups[0]["lr"])
+        improved = val["nats"] < best
+        if improved:  # keep the best epoch: later ones may overfit
+            best = val["nats"]
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        # The checkpoint keeps the best epoch's weights; the live ones travel in its training state.
+        T.save_checkpoint(ckpt, model, config, history, optimizer, extra=extra, model_state=best_state,
+                          resume=T.training_state(epoch, optimizer, scheduler, best=best, model=model.state_dict()))
+        if not quiet:
+            print(f"epoch {epoch:2d}: train {train_nats:.4f} nats/{unit}  validation {val['nats']:.4f} "
+                  f"nats/{unit} ({val['bits']:.3f} bits/{unit}, perplexity {val['perplexity']:.2f})  "
+                  f"({epoch_times[-1]:.1f}s{', best so far' if improved else ''})", flush=True)
+
     with blas_threads(threads if device == "cpu" else None):
-        for epoch in range(1, epochs + 1):
-            start = time.perf_counter()
-            bar = T.Progress(range(steps_per_epoch), desc=f"epoch {epoch}/{epochs}", unit="chunk", disable=quiet)
-            train_nats = train_epoch(model, batches, optimizer, scheduler, clip, device, steps_per_epoch, bar)
-            epoch_times.append(time.perf_counter() - start)
-            val = evaluate_stream(model, val_ids, device=device)
-            history.log(epoch=epoch, train_nats=train_nats, val_nats=val["nats"], val_bits=val["bits"],
-                        lr=optimizer.param_groups[0]["lr"])
-            improved = val["nats"] < best
-            if improved:  # keep the best epoch: later ones may overfit
-                best = val["nats"]
-                T.save_checkpoint(ckpt, model, config, history, optimizer, extra={"vocab": vocab.state_dict()})
-            if not quiet:
-                print(f"epoch {epoch:2d}: train {train_nats:.4f} nats/{unit}  validation {val['nats']:.4f} "
-                      f"nats/{unit} ({val['bits']:.3f} bits/{unit}, perplexity {val['perplexity']:.2f})  "
-                      f"({epoch_times[-1]:.1f}s{', best so far' if improved else ''})", flush=True)
+        T.run_epochs(first, epochs, one_epoch, ckpt)
+        if best_state is None:  # no epoch ran
+            T.save_checkpoint(ckpt, model, config, history, optimizer, extra=extra)
         total_seconds = time.perf_counter() - start_all
         # Reload the best epoch's weights (what the checkpoint holds) for the sample and the metrics.
         model.load_state_dict(T.load_checkpoint(ckpt, device=device)["model"])
@@ -377,7 +426,8 @@ def train(cell="lstm", embed=64, hidden=256, layers=1, batch_size=32, seq_len=64
     metrics = {"cell": cell, "level": level, "val_nats": best, "val_bits": best / math.log(2),
                "val_perplexity": math.exp(min(best, 50.0)), "best_epoch": best_epoch,
                "final_val_nats": history.records[-1]["val_nats"], "epochs": epochs, "seed": seed,
-               "seconds_per_epoch": float(np.mean(epoch_times)), "total_seconds": total_seconds,
+               "seconds_per_epoch": float(np.mean(epoch_times)) if epoch_times else None,
+               "total_seconds": total_seconds,
                "checkpoint": ckpt, "curves": curves, "prompt": prompt, "sample": sample,
                "history": history.records}
     T.write_json(os.path.join(out, "charlm_metrics.json"), metrics)
@@ -396,6 +446,8 @@ def train_epoch(model, batches, optimizer, scheduler=None, clip=5.0, device="cpu
     most this many chunks.  ``progress``: a :class:`models.training.Progress`
     over ``range(steps)`` that shows the running loss.
     """
+    from . import training as T  # noqa: PLC0415
+
     model.train()
     params = list(model.parameters())
     steps = len(batches) if steps is None else min(steps, len(batches))
@@ -410,13 +462,15 @@ def train_epoch(model, batches, optimizer, scheduler=None, clip=5.0, device="cpu
         state = nn.utils.detach_state(state)
         logits, state = model(x, state)
         loss = F.cross_entropy(logits.reshape(-1, model.vocab_size), y.reshape(-1))
+        value = loss.item()
+        T.check_finite_loss(value, f"chunk {count // max(y.numel(), 1) + 1}")
         optimizer.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(params, clip)  # one long chunk can have exploding gradients
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        total += loss.item() * y.numel()
+        total += value * y.numel()
         count += y.numel()
         if progress is not None:
             progress.set(loss=total / count)
@@ -444,7 +498,8 @@ def evaluate(checkpoint, device="cpu", text=None):
     """Validation nats per token of a checkpoint, on the same last 10% of the text it was trained beside."""
     model, state = load_model(checkpoint, device)
     config = state["config"]
-    text = text if text is not None else mg.datasets.hamlet()
+    if text is None:
+        text = read_text_file(config["text_file"]) if config.get("text_file") else mg.datasets.hamlet()
     _, val_ids, _ = split_text(text, config["level"], config.get("limit"), vocab=model.vocab)
     result = evaluate_stream(model, val_ids, device=device)
     return dict(result, cell=config["cell"], level=config["level"])
@@ -481,7 +536,11 @@ def add_train_arguments(parser):
                         help="use only the first N characters (quick check; default: all)")
     parser.add_argument("--max-steps", type=POSITIVE_INT, default=None,
                         help="at most N chunks per epoch (quick check; default: all)")
-    parser.add_argument("--prompt", default=DEFAULT_PROMPT, help="prompt of the sample printed at the end")
+    parser.add_argument("--text", default=None, metavar="FILE",
+                        help="train on this UTF-8 text file (default: Hamlet)")
+    parser.add_argument("--prompt", default=None,
+                        help="prompt of the sample printed at the end (default: HAMLET for Hamlet, the start of "
+                             "--text otherwise)")
     parser.add_argument("--sample-length", type=NON_NEGATIVE_INT, default=300,
                         help="length of the sample printed at the end")
 
@@ -492,7 +551,7 @@ def train_from_args(args):
                     epochs=args.epochs, dropout=args.dropout, tie_weights=args.tie_weights, level=args.level,
                     limit=args.limit, max_steps=args.max_steps, device=args.device, out=args.out or "runs/charlm",
                     seed=args.seed, quiet=args.quiet, prompt=args.prompt, sample_length=args.sample_length,
-                    threads=args.threads or None)
+                    threads=args.threads or None, text_file=args.text, resume=args.resume)
     return 0 if math.isfinite(metrics["val_nats"]) else 1
 
 

@@ -251,7 +251,7 @@ class WeightAverage:
 def train(cell="gru", hidden=128, embed_dim=50, num_layers=1, bidirectional=False, epochs=12, batch_size=64,
           lr=2e-3, schedule="cosine", weight_decay=1e-5, dropout=0.5, freeze=False, glove=True, min_count=1,
           val_fraction=0.1, patience=4, clip=5.0, average=0.0, device="cpu", out="runs/sentiment", seed=0,
-          limit=None, quiet=False, data=None, vectors=None):
+          limit=None, quiet=False, data=None, vectors=None, resume=None):
     """Train a :class:`SentimentRNN` on the fixed Rotten Tomatoes split; keep the best-validation epoch.
 
     Adam (``lr``, cosine-annealed to 0 over ``epochs`` unless
@@ -269,7 +269,8 @@ def train(cell="gru", hidden=128, embed_dim=50, num_layers=1, bidirectional=Fals
 
     Writes ``{out}/sentiment.npz`` (the best epoch: weights, config with the
     vocabulary, history), ``{out}/sentiment_curves.png`` (with matplotlib)
-    and ``{out}/sentiment_metrics.json``.  ``limit``: train on the first
+    and ``{out}/sentiment_metrics.json``; the checkpoint is rewritten after every epoch with what
+    ``resume`` (the path of such a checkpoint) needs to continue the run.  ``limit``: train on the first
     ``limit`` training snippets (quick checks); ``data``: a
     :class:`~minigrad.datasets.TextSplit` instead of Rotten Tomatoes;
     ``vectors``: ``(words, array)`` instead of GloVe.  Returns the metrics
@@ -325,7 +326,18 @@ def train(cell="gru", hidden=128, embed_dim=50, num_layers=1, bidirectional=Fals
 
     averager = WeightAverage(net, average) if average else None
     best = {"epoch": 0, "val_acc": -1.0, "test_acc": None}
-    epoch_times, stale = [], 0
+    epoch_times, stale, best_state = [], 0, None
+    generators = {"batches": train_loader.generator}
+    first = 1
+    if resume:
+        state, saved = T.resume_training(resume, "sentiment", config, net, optimizer, scheduler, generators)
+        history, first, best = T.History(state["history"]["records"]), saved["epoch"] + 1, saved["best"]
+        stale, best_state = saved["extra"]["stale"], {k: v.data.copy() for k, v in state["model"].items()}
+        if averager is not None:
+            averager.updates = saved["extra"]["average_updates"]
+            averager.shadow = {k: mg.tensor(v, device=device).data.copy() for k, v in saved["extra"]["average"].items()}
+        if not quiet:
+            print(f"resuming after epoch {first - 1}", flush=True)
 
     def batch_loss(batch):
         nonlocal correct, seen
@@ -336,7 +348,8 @@ def train(cell="gru", hidden=128, embed_dim=50, num_layers=1, bidirectional=Fals
         seen += y.shape[0]
         return F.cross_entropy(logits, y), y.shape[0]
 
-    for epoch in range(1, epochs + 1):
+    def one_epoch(epoch):
+        nonlocal correct, seen, best, best_state, stale
         correct, seen = 0, 0
         train_loss, seconds = T.train_epoch(
             net, train_loader, optimizer, batch_loss, desc=f"epoch {epoch}/{epochs}", quiet=quiet, clip=clip,
@@ -359,12 +372,19 @@ def train(cell="gru", hidden=128, embed_dim=50, num_layers=1, bidirectional=Fals
         if improved:
             best = {"epoch": epoch, "val_acc": score, "test_acc": record["test_acc"]}
             best_state = {k: v.data.copy() for k, v in net.state_dict().items()}
-            T.save_checkpoint(ckpt, net, config, history, extra={"best_epoch": epoch})
             stale = 0
         else:
             stale += 1
         if averager is not None:
             net.load_state_dict(live)
+        # The checkpoint keeps the best epoch's weights; the live ones travel in its training state.
+        extra = {"stale": stale}
+        if averager is not None:
+            extra.update(average=dict(averager.shadow), average_updates=averager.updates)
+        T.save_checkpoint(ckpt, net, config, history, extra={"best_epoch": best["epoch"]},
+                          model_state={k: mg.tensor(v) for k, v in best_state.items()},
+                          resume=T.training_state(epoch, optimizer, scheduler, generators, best=best,
+                                                  model=net.state_dict(), extra=extra))
         if not quiet:
             val = f"val acc {record['val_acc']:.2%}  " if "val_acc" in record else ""
             print(f"epoch {epoch:2d}: train loss {record['train_loss']:.4f}  train acc {record['train_acc']:.2%}  "
@@ -373,10 +393,16 @@ def train(cell="gru", hidden=128, embed_dim=50, num_layers=1, bidirectional=Fals
         if patience and val_loader is not None and stale >= patience:
             if not quiet:
                 print(f"no validation improvement for {patience} epochs: stopping", flush=True)
-            break
+            return False
+        return True
+
+    correct = seen = 0
+    if not (patience and val_loader is not None and stale >= patience):  # a resumed run may have stopped already
+        T.run_epochs(first, epochs, one_epoch, ckpt)
+    if best_state is None:  # no epoch ran
+        best_state = {k: v.data.copy() for k, v in net.state_dict().items()}
+        T.save_checkpoint(ckpt, net, config, history, extra={"best_epoch": best["epoch"]})
     net.load_state_dict(best_state)
-    # Rewrite the best checkpoint with the full history.
-    T.save_checkpoint(ckpt, net, config, history, extra={"best_epoch": best["epoch"]})
     curves = history.plot(os.path.join(out, "sentiment_curves.png"), title=f"sentiment {cell} on rotten tomatoes",
                           groups=[[k for k in ("train_loss", "val_loss", "test_loss") if history.column(k)],
                                   [k for k in ("train_acc", "val_acc", "test_acc") if history.column(k)]])
@@ -384,7 +410,7 @@ def train(cell="gru", hidden=128, embed_dim=50, num_layers=1, bidirectional=Fals
                "test_accuracy": best["test_acc"], "best_epoch": best["epoch"],
                "val_accuracy": best["val_acc"] if val_loader is not None else None,
                "last_epoch_test_accuracy": history.records[-1]["test_acc"], "epochs_run": len(history.records),
-               "seed": seed, "seconds_per_epoch": float(np.mean(epoch_times)),
+               "seed": seed, "seconds_per_epoch": float(np.mean(epoch_times)) if epoch_times else None,
                "seconds_total": float(np.sum(epoch_times)), "vocab_size": len(vocab), "glove_coverage": coverage,
                "checkpoint": ckpt, "curves": curves}
     T.write_json(os.path.join(out, "sentiment_metrics.json"), metrics)
@@ -461,7 +487,7 @@ def train_from_args(args):
                     weight_decay=args.weight_decay, average=args.average, dropout=args.dropout, freeze=args.freeze,
                     glove=not args.no_glove, embed_dim=args.embed_dim, min_count=args.min_count,
                     patience=args.patience, device=args.device, out=args.out or "runs/sentiment", seed=args.seed,
-                    limit=args.limit, quiet=args.quiet)
+                    limit=args.limit, quiet=args.quiet, resume=args.resume)
     return 0 if metrics["test_accuracy"] is not None else 1
 
 

@@ -352,7 +352,7 @@ def exact_match(model, pairs, vocab, device="cpu"):
 # ----------------------------------------------------------------------------- training
 def train(task="reverse", cell="gru", embed=32, hidden=128, layers=1, bidirectional=True, epochs=None, batch_size=64,
           lr=3e-3, n_train=None, n_test=1000, device="cpu", out="runs/seq2seq", seed=0, limit=None, quiet=False,
-          examples=6, attention="none", min_len=None, max_len=None, alignments=4):
+          examples=6, attention="none", min_len=None, max_len=None, alignments=4, resume=None):
     """Train a :class:`Seq2Seq` on ``task`` ('reverse' or 'add'); returns the metrics dict.
 
     ``n_train`` generated training pairs and ``n_test`` held-out pairs, all
@@ -415,7 +415,14 @@ def train(task="reverse", cell="gru", embed=32, hidden=128, layers=1, bidirectio
         return loss, int((tgt_out != vocab.pad_id).sum().item())  # the mean is over the real characters
 
     best_ckpt, best_accuracy, decoded = os.path.join(out, f"{name}_best.npz"), -1.0, None
-    for epoch in range(1, epochs + 1):
+    # The checkpoint is rewritten after every epoch with what `resume` needs to continue the run.
+    ckpt, first = os.path.join(out, f"{name}.npz"), 1
+    if resume:
+        state, saved = T.resume_training(resume, "seq2seq", config, model, optimizer, scheduler)
+        history, first, best_accuracy = T.History(state["history"]["records"]), saved["epoch"] + 1, saved["best"]
+
+    def one_epoch(epoch):
+        nonlocal best_accuracy, accuracy, decoded
         train_loss, seconds = T.train_epoch(model, loader, optimizer, batch_loss, desc=f"epoch {epoch}/{epochs}",
                                             quiet=quiet, clip=1.0)
         scheduler.step()
@@ -425,14 +432,18 @@ def train(task="reverse", cell="gru", embed=32, hidden=128, layers=1, bidirectio
         if accuracy > best_accuracy:  # one bad late epoch (a gradient spike) must not cost the run its result
             best_accuracy = accuracy
             T.save_checkpoint(best_ckpt, model, config, history)
+        T.save_checkpoint(ckpt, model, config, history, optimizer,
+                          resume=T.training_state(epoch, optimizer, scheduler, best=best_accuracy))
         if not quiet:
             print(f"epoch {epoch:2d}: train loss {train_loss:.4f} per character  held-out exact match "
                   f"{accuracy:.2%}  ({epoch_times[-1]:.1f}s)", flush=True)
 
+    accuracy = None
+    T.run_epochs(first, epochs, one_epoch, ckpt)
     if decoded is None:  # no epoch ran
         accuracy, decoded = exact_match(model, test_pairs, vocab, device)
-    ckpt = os.path.join(out, f"{name}.npz")
-    T.save_checkpoint(ckpt, model, config, history, optimizer)
+    if first > epochs and not resume:
+        T.save_checkpoint(ckpt, model, config, history, optimizer)
     curves = history.plot(os.path.join(out, f"{name}_curves.png"), title=f"seq2seq {task}",
                           groups=[["train_loss"], ["exact_match"]])
     heatmap = None
@@ -586,7 +597,7 @@ def train_from_args(args):
           bidirectional=not args.unidirectional, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
           n_train=args.train_size, n_test=args.test_size, device=args.device, out=args.out or "runs/seq2seq",
           seed=args.seed, limit=args.limit, quiet=args.quiet, attention=args.attention, min_len=args.min_len,
-          max_len=args.max_len)
+          max_len=args.max_len, resume=args.resume)
     return 0
 
 

@@ -75,7 +75,7 @@ def test_train_help_lists_every_option_with_default_and_help(task, capsys):
     assert code == 0
     parser = cli.build_parser()
     sub = next(a for a in parser._actions if a.dest == "command").choices["train"]
-    task_parser = next(a for a in sub._actions if a.dest == "task").choices[task]
+    task_parser = next(a for a in sub._actions if a.dest == "task_name").choices[task]
     options = [a for a in task_parser._actions if a.option_strings and a.dest != "help"]
     assert len(options) >= 8
     for action in options:

@@ -98,3 +98,63 @@ def test_rng_state_round_trip():
     a = mg.rand(5).numpy()
     mg.set_rng_state(state)
     np.testing.assert_array_equal(mg.rand(5).numpy(), a)
+
+
+# ----------------------------------------------------------------------------- the other trainers, via their API
+TIMES = ("seconds", "time", "checkpoint", "curves", "best_checkpoint", "alignments")
+
+
+def _metrics_equal(a, b):
+    a = {k: v for k, v in a.items() if not any(t in k for t in TIMES)}
+    b = {k: v for k, v in b.items() if not any(t in k for t in TIMES)}
+    assert a == b
+
+
+def _resumed_equals_straight(tmp_path, monkeypatch, train, ckpt_name, module=T, name="train_epoch", **kwargs):
+    straight = train(out=str(tmp_path / "a"), **kwargs)
+    restore = _interrupt_epoch(monkeypatch, module, name, 2)
+    with pytest.raises(T.TrainingInterrupted, match="interrupted during epoch 2"):
+        train(out=str(tmp_path / "b"), **kwargs)
+    restore()
+    ckpt = tmp_path / "b" / ckpt_name
+    assert mg.load(str(ckpt))["resume"]["epoch"] == 1
+    resumed = train(out=str(tmp_path / "b"), resume=str(ckpt), **kwargs)
+    _same(_weights(tmp_path / "a" / ckpt_name), _weights(ckpt))
+    a, b = mg.load(str(tmp_path / "a" / ckpt_name))["resume"], mg.load(str(ckpt))["resume"]
+    for k in a.get("model", {}):  # the live weights too, where the checkpoint keeps a best epoch
+        np.testing.assert_array_equal(a["model"][k].numpy(), b["model"][k].numpy())
+    _metrics_equal(straight, resumed)
+
+
+def test_forecast_resume(tmp_path, monkeypatch):
+    from models import forecaster as Fc
+
+    t = np.arange(24 * 40, dtype=np.float64)
+    series = 50 + 10 * np.sin(2 * np.pi * t / 24) + np.random.default_rng(0).normal(0, 1, t.size)
+    _resumed_equals_straight(tmp_path, monkeypatch, Fc.train, "forecast_seattle_h1.npz", series=series, window=24,
+                             hidden=8, epochs=2, batch_size=64, quiet=True)
+
+
+def test_seq2seq_resume(tmp_path, monkeypatch):
+    from models import seq2seq as S
+
+    _resumed_equals_straight(tmp_path, monkeypatch, S.train, "seq2seq_reverse.npz", embed=8, hidden=16, epochs=2,
+                             n_train=128, n_test=16, quiet=True)
+
+
+@pytest.mark.parametrize("average", [0.0, 0.9])
+def test_sentiment_resume(tmp_path, monkeypatch, average):
+    from models import sentiment as S
+    from tests.test_models_sentiment import fake_split, fake_vectors
+
+    _resumed_equals_straight(tmp_path, monkeypatch, S.train, "sentiment.npz", hidden=8, epochs=3, batch_size=16,
+                             dropout=0.2, average=average, data=fake_split(80, 20), vectors=fake_vectors(), quiet=True)
+
+
+def test_charlm_resume(tmp_path, monkeypatch):
+    from models import language_model as LM
+
+    text = "to be, or not to be, that is the question:\nwhether 'tis nobler in the mind to suffer\n" * 20
+    _resumed_equals_straight(tmp_path, monkeypatch, LM.train, "charlm.npz", module=LM, text=text, embed=8,
+                             hidden=16, epochs=2, batch_size=4, seq_len=16, max_steps=5, dropout=0.1,
+                             sample_length=20, quiet=True)
