@@ -218,3 +218,124 @@ def test_backward_tape_of_a_recurrent_layer_and_autograd_grad():
     seqs = [e.seq for e in t.backward]
     assert seqs == sorted(seqs, reverse=True)
     assert g.shape == (3, 3)
+
+
+# ----------------------------------------------------------------------------- drawing
+import re  # noqa: E402
+
+
+def test_draw_unrolled_collapsed_rnn_has_one_box_per_step_and_gradient_norms_on_edges():
+    mg.manual_seed(0)
+    rnn = mg.nn.RNN(3, 4)
+    x = mg.randn(4, 2, 3)
+    loss = lambda out, h: out[-1].sum()  # noqa: E731
+    dot = mg.utils.draw_unrolled(rnn, x, loss)
+    assert isinstance(dot, str) and dot.startswith("digraph unrolled {") and dot.rstrip().endswith("}")
+    assert len(dot.splitlines()) < 70  # readable: no per-op nodes
+    assert [f"x_{t}" in dot and f"h_{t}" in dot and f"y_{t}" in dot for t in range(1, 5)] == [True] * 4
+    assert dot.count("tanh RNN cell") == 4
+    assert dot.count("shared by every step") == 1
+    assert len(re.findall(r"l0_W -> l0_c\d", dot)) == 4  # the weights linked to every step
+    assert "l0_h0 -> l0_c0;" in dot and "l0_h1 -> l0_c1;" in dot and "x2 -> l0_c2;" in dot
+    drawn = [float(v) for v in re.findall(r'dL/dh_\d\\n([0-9.e+-]+)"', dot)]
+    want = mg.utils.gradient_flow(rnn, x, lambda out: loss(*out))
+    np.testing.assert_allclose(drawn, want, rtol=2e-3)
+    assert all(p.grad is None for p in rnn.parameters())  # parameters' .grad untouched
+    assert rnn.keep_states is False and rnn.step_states_all is None
+
+
+def test_draw_unrolled_without_loss_expanded_and_deep_bidirectional():
+    mg.manual_seed(0)
+    x = mg.randn(3, 1, 2)
+    plain = mg.utils.draw_unrolled(mg.nn.GRU(2, 3), x)
+    assert "dL/dh" not in plain and plain.count("GRU cell") == 3
+    expanded = mg.utils.draw_unrolled(mg.nn.LSTM(2, 3), x, lambda o, s: o.sum(), expand=True)
+    assert expanded.count("subgraph cluster_") == 3 and expanded.count('label="Sigmoid"') == 9
+    edges = [line for line in expanded.splitlines() if "->" in line]
+    assert len(edges) == len(set(edges))
+    deep = mg.utils.draw_unrolled(mg.nn.LSTM(2, 3, num_layers=2, bidirectional=True, batch_first=True),
+                                  mg.randn(1, 3, 2), lambda o, s: o[:, -1].sum())
+    assert deep.count("shared by every step") == 4 and deep.count("LSTM cell") == 12
+    assert "l0_h1 -> l1_c0;" in deep and "l0_reverse_h1 -> l1_c0;" in deep  # layer 1 reads both directions
+    assert "l1_h3 -> y2;" in deep and "l1_reverse_h3 -> y2;" in deep
+
+
+def test_draw_unrolled_custom_cell_and_errors():
+    layer = SoftmaxRNN(2, 3)
+    dot = mg.utils.draw_unrolled(layer, mg.randn(3, 2), lambda o, s: o[-1, 0])
+    assert dot.count("SoftmaxRNN cell") == 3
+    with pytest.raises(ValueError, match="one-element"):
+        mg.utils.draw_unrolled(layer, mg.randn(3, 2), lambda o, s: o)
+    assert layer.keep_states is False
+    with pytest.raises(TypeError, match="recurrent layer"):
+        mg.utils.draw_unrolled(mg.nn.Linear(2, 2), mg.randn(3, 2))
+
+
+def test_to_dot_values_and_grads():
+    x = mg.tensor(2.0, requires_grad=True)
+    w = mg.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * w).sum()
+    y.backward(retain_graph=True)
+    dot = mg.utils.to_dot(y, params={"x": x, "w": w}, values=True, grads=True)
+    assert 'label="x\\nscalar\\ndata 2\\ngrad 3"' in dot
+    assert 'label="w\\n2\\ndata |.|=2.236\\ngrad |.|=2.828"' in dot
+    assert 'label="output\\nscalar\\ndata 6"' in dot
+    assert "data" not in mg.utils.to_dot(y)
+
+
+def test_render_needs_graphviz_and_says_how_to_install_it(tmp_path, monkeypatch):
+    dot = mg.utils.to_dot((mg.tensor(1.0, requires_grad=True) * 2).sum())
+    if mg.utils.graphviz_available():
+        dot.render(tmp_path / "g.svg")
+        assert (tmp_path / "g.svg").read_text().lstrip().startswith("<?xml")
+        assert "<svg" in dot._repr_svg_()
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    with pytest.raises(RuntimeError, match="apt-get install graphviz.*only Python bindings"):
+        dot.render(tmp_path / "g.png")
+    assert dot._repr_svg_() is None
+
+
+# ----------------------------------------------------------------------------- gates
+def test_record_gates_matches_the_layer_and_recomputes_the_lstm_cell():
+    mg.manual_seed(0)
+    lstm = mg.nn.LSTM(3, 4, num_layers=2, bidirectional=True).double()
+    x = mg.randn(5, 2, 3, dtype=mg.float64)
+    record = mg.utils.record_gates(lstm, x)
+    assert sorted(record) == ["l0", "l0_reverse", "l1", "l1_reverse"]
+    assert sorted(record["l0"]) == ["c", "cell", "forget", "h", "input", "output"]
+    out, (h_n, c_n) = lstm(x)
+    np.testing.assert_allclose(record.output.detach().numpy(), out.detach().numpy(), rtol=1e-12)
+    for key, index in (("l1", 2), ("l1_reverse", 3)):
+        g = record[key]
+        assert g["forget"].shape == (5, 2, 4) and 0 < g["forget"].min() and g["forget"].max() < 1
+        # the recorded gates really are the cell's: c_t = f c_{t-1} + i g, h_t = o tanh(c_t)
+        order = range(5) if key == "l1" else range(4, -1, -1)
+        c = np.zeros((2, 4))
+        for t in order:
+            c = g["forget"][t] * c + g["input"][t] * g["cell"][t]
+            np.testing.assert_allclose(g["c"][t], c, rtol=1e-12)
+            np.testing.assert_allclose(g["h"][t], g["output"][t] * np.tanh(c), rtol=1e-12)
+        np.testing.assert_allclose(c, c_n[index].detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(record["l1"]["h"], out.detach().numpy()[:, :, :4], rtol=1e-12)
+
+
+def test_record_gates_gru_forms_lengths_and_batch_first():
+    mg.manual_seed(0)
+    for reset_after in (True, False):
+        gru = mg.nn.GRU(3, 4, batch_first=True, reset_after=reset_after)
+        record = mg.utils.record_gates(gru, mg.randn(2, 6, 3), lengths=[6, 3])
+        assert sorted(record["l0"]) == ["candidate", "h", "reset", "update"]
+        assert record["l0"]["update"].shape == (6, 2, 4)
+        assert gru.keep_states is False
+    rnn = mg.utils.record_gates(mg.nn.RNN(3, 4), mg.randn(6, 3))
+    assert sorted(rnn["l0"]) == ["h"]
+
+
+def test_plot_gates(tmp_path):
+    pytest.importorskip("matplotlib")
+    record = mg.utils.record_gates(mg.nn.GRU(2, 3), mg.randn(5, 1, 2))
+    fig = mg.utils.plot_gates(record)
+    assert len([ax for ax in fig.axes if ax.get_ylabel()]) == 4
+    fig.savefig(tmp_path / "g.svg")
+    with pytest.raises(KeyError, match="l1"):
+        mg.utils.plot_gates(record, key="l1")

@@ -66,6 +66,11 @@ __all__ = ["RNNCellBase", "RNNCell", "GRUCell", "LSTMCell", "RNNBase", "RNN", "G
 #: The default of the layers' ``fused=`` switch.
 FUSED_DEFAULT = True
 
+#: While :func:`minigrad.utils.record_gates` or :func:`minigrad.utils.draw_unrolled` runs: the object told
+#: which (layer, direction) runs (``key``), when each step begins (``begin(t)``) and what its gates are
+#: (``note(**gates)``).  None otherwise (one check per step).
+_step_watch = None
+
 
 # ----------------------------------------------------------------------------- the cell math
 def rnn_step(gi, h, w_hh_t, b_hh=None, nonlinearity="tanh"):
@@ -106,6 +111,8 @@ def lstm_step(gi, state, w_hh_t, b_hh=None):
     i, f, g, o = sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)
     c_new = f * c + i * g
     h_new = o * tanh(c_new)
+    if _step_watch is not None:
+        _step_watch.note(input=i, forget=f, cell=g, output=o, c=c_new)
     return h_new, c_new
 
 
@@ -130,6 +137,8 @@ def gru_step(gi, h, w_hh_t, b_hh=None):
     r = sigmoid(i_r + h_r)
     z = sigmoid(i_z + h_z)
     n = tanh(i_n + r * h_n)
+    if _step_watch is not None:
+        _step_watch.note(reset=r, update=z, candidate=n)
     return (1.0 - z) * n + z * h
 
 
@@ -158,6 +167,8 @@ def gru_textbook_step(gi, h, w_hrz_t, w_hn_t, b_hrz=None, b_hn=None):
     if b_hn is not None:
         hn = hn + b_hn
     n = tanh(i_n + hn)
+    if _step_watch is not None:
+        _step_watch.note(reset=r, update=z, candidate=n)
     return (1.0 - z) * n + z * h
 
 
@@ -434,6 +445,8 @@ def run_direction(x, state, w_ih, b_ih, step, masks=None, reverse=False, per_ste
         x_steps = x.unbind(0)
     outputs, step_states = [None] * steps, [None] * steps
     for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
+        if _step_watch is not None:
+            _step_watch.begin(t)
         if per_step is None:
             new_state = step(gi_steps[t], state)
         else:
@@ -486,7 +499,8 @@ class RNNBase(Module, metaclass=abc.ABCMeta):
     ``keep_states``: set it to True and forward also stores the last layer's
     per-step hidden states (T tensors (B, H), time order) in ``step_states``
     (forward direction) and ``step_states_reverse`` (bidirectional), for
-    :func:`minigrad.utils.gradient_flow`.  The per-step states exist only on
+    :func:`minigrad.utils.gradient_flow`, and every layer's in ``step_states_all``
+    (``{"l0": [...], "l0_reverse": [...], ...}``) for :func:`minigrad.utils.draw_unrolled`.  The per-step states exist only on
     the unrolled path, so a layer with ``keep_states`` set runs unrolled.
 
     ``fused`` (default True): run each (layer, direction) as one fused op
@@ -524,6 +538,7 @@ class RNNBase(Module, metaclass=abc.ABCMeta):
         self.keep_states = False
         self.step_states = None
         self.step_states_reverse = None
+        self.step_states_all = None
         rows = self.num_gates * self.hidden_size
         num_directions = 2 if self.bidirectional else 1
         for layer in range(self.num_layers):
@@ -732,8 +747,10 @@ class RNNBase(Module, metaclass=abc.ABCMeta):
         # custom cell (a subclass with its own step) has no fused op: all of them run unrolled.
         per_step_weights = getattr(self, "_per_step_weights", None)
         fused = (self.fused and not self.keep_states and not self.proj_size and per_step_weights is None
-                 and self._can_fuse())
+                 and _step_watch is None and self._can_fuse())
         layer_input, finals = x, []
+        if self.keep_states:
+            self.step_states_all = {}
         for layer in range(self.num_layers):
             outputs = []
             for direction in range(self.num_directions):
@@ -743,6 +760,8 @@ class RNNBase(Module, metaclass=abc.ABCMeta):
                     outputs.append(out)
                     finals.append(final)
                     continue
+                if _step_watch is not None:
+                    _step_watch.key = self._suffix(layer, direction)[1:]
                 if per_step_weights is None:
                     w_ih, b_in, step = self._direction(layer, direction)
                     per_step = None
@@ -753,6 +772,8 @@ class RNNBase(Module, metaclass=abc.ABCMeta):
                                                         reverse=direction == 1, per_step=per_step)
                 outputs.append(out)
                 finals.append(final)
+                if self.keep_states:
+                    self.step_states_all[self._suffix(layer, direction)[1:]] = step_states
                 if self.keep_states and layer == self.num_layers - 1:
                     setattr(self, "step_states_reverse" if direction == 1 else "step_states", step_states)
             layer_input = outputs[0] if len(outputs) == 1 else cat(outputs, dim=2)

@@ -98,5 +98,7 @@ def gradient_flow(model, inputs, loss_fn, layer=None, direction="forward"):
     finally:
         target.keep_states = previous
         setattr(target, attr, None)  # the states hold the whole graph: let it go
+        if getattr(target, "step_states_all", None) is not None:
+            target.step_states_all = None
         for p, g in zip(params, saved_grads):
             p.grad = g
