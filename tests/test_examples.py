@@ -67,3 +67,28 @@ def test_attention_figures_measure_each_length_and_draw(tmp_path, capsys):
         return
     for name in ("attention_bottleneck.svg", "attention_alignment.svg"):
         assert (tmp_path / "img" / name).read_text().lstrip().startswith("<?xml")
+
+
+def test_truncated_bptt_example_quick_shows_the_gradient_and_accuracy_fall_with_short_windows(capsys):
+    results = _load("truncated_bptt").main(["--quick"])
+    assert list(results) == ["1", "2", "5", "10", "full"]
+    assert results["full"]["cos_init"] > 0.999 and results["full"]["cos_trained"] > 0.999
+    # the truncated gradient departs from the full one as the window shrinks (on trained weights)
+    cos = [results[k]["cos_trained"] for k in ("1", "5", "10")]
+    assert cos == sorted(cos) and cos[0] < 0.7
+    assert results["1"]["accuracy"] < results["full"]["accuracy"] - 0.1
+    assert "cos(trained)" in capsys.readouterr().out
+
+
+def test_bptt_pictures_example_writes_the_guide_pictures(tmp_path, capsys):
+    import pytest
+
+    pytest.importorskip("matplotlib")
+    written = _load("bptt_pictures").main(["--quick", "--out", str(tmp_path)])
+    names = sorted(os.path.basename(p) for p in written)
+    expected = ["bptt_contributions.svg", "lstm_forget_gate.svg", "truncated_bptt.svg"]
+    assert [n for n in names if n != "unrolled_rnn.svg"] == expected
+    for name in names:
+        text = (tmp_path / name).read_text()
+        assert "<svg" in text and len(text) < 200_000
+    assert "mean forget gate" in capsys.readouterr().out

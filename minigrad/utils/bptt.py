@@ -116,11 +116,12 @@ def _pyplot():
     return plt
 
 
-def plot_bptt_contributions(contributions, names=None, ax=None, title=None):
+def plot_bptt_contributions(contributions, names=None, ax=None, title=None, prefix=""):
     """Plot the norm of each step's contribution per parameter, log scale (needs matplotlib).
 
     ``contributions``: what :func:`bptt_contributions` returns; ``names``: the
-    parameters to show (default: every ``weight_*``).  Returns the matplotlib Axes;
+    parameters to show (default: every ``weight_*``); ``ax``: draw into these axes
+    (several layers in one plot); ``prefix``: put before each curve's label.  Returns the matplotlib Axes;
     save with ``ax.figure.savefig("contributions.svg")``.
     """
     plt = _pyplot()
@@ -131,11 +132,12 @@ def plot_bptt_contributions(contributions, names=None, ax=None, title=None):
     for name in names:
         values = norms[name]
         steps = np.arange(1, len(values) + 1)
-        ax.semilogy(steps, np.where(values > 0, values, np.nan), marker="o", markersize=3, label=name)
+        ax.semilogy(steps, np.where(values > 0, values, np.nan), marker="o" if len(values) <= 20 else None,
+                    markersize=3, label=prefix + name)
     ax.set_xlabel("time step t")
     ax.set_ylabel("||share of dL/dW from step t||")
     ax.set_title(title or "Each step's share of the weight gradient")
-    ax.grid(True, which="both", alpha=0.3)
+    ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     ax.figure.tight_layout()
     return ax
