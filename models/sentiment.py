@@ -46,6 +46,8 @@ LABELS = ("negative", "positive")  # label 0 = rotten, 1 = fresh
 
 # ----------------------------------------------------------------------------- the model
 CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
+#: The two GRU forms: ``--gru-form`` -> ``nn.GRU(reset_after=...)``.
+GRU_FORMS = {"cudnn": True, "textbook": False}
 
 
 class SentimentRNN(nn.Module):
@@ -58,6 +60,9 @@ class SentimentRNN(nn.Module):
     * ``num_classes``: C, number of output logits (2: negative, positive).
     * ``cell``: ``'gru'`` or ``'lstm'``; ``bidirectional``: read the snippet both
       ways and concatenate the two final states (D = 2), else D = 1.
+    * ``gru_form``: ``'cudnn'`` (PyTorch's GRU, the reset gate applied after
+      ``W_hn h``) or ``'textbook'`` (Cho et al.'s, the reset gate applied to
+      ``h`` first: ``nn.GRU(reset_after=False)``); GRU only.
     * ``dropout``: probability of zeroing embedding features, the final
       state before the classifier, and (with ``num_layers > 1``) the outputs
       between recurrent layers, in training mode.
@@ -73,10 +78,12 @@ class SentimentRNN(nn.Module):
     """
 
     def __init__(self, vocab_size, embed_dim, hidden_size, num_classes=2, cell="gru", bidirectional=False,
-                 num_layers=1, dropout=0.5, padding_idx=0, pretrained=None, freeze=False):
+                 num_layers=1, dropout=0.5, padding_idx=0, pretrained=None, freeze=False, gru_form="cudnn"):
         super().__init__()
         if cell not in CELLS:
             raise ValueError(f"SentimentRNN: cell must be one of {sorted(CELLS)}, got {cell!r}")
+        if gru_form not in GRU_FORMS:
+            raise ValueError(f"SentimentRNN: gru_form must be one of {sorted(GRU_FORMS)}, got {gru_form!r}")
         if pretrained is not None:
             # The model's parameters are float32: a float64 table (e.g. from np.loadtxt) is converted.
             table = pretrained if isinstance(pretrained, mg.Tensor) else mg.tensor(np.asarray(pretrained, np.float32))
@@ -92,8 +99,9 @@ class SentimentRNN(nn.Module):
                 self.embedding.weight.requires_grad_(False)
         self.cell, self.num_directions = cell, 2 if bidirectional else 1
         self.embed_dropout = nn.Dropout(dropout)
+        options = {"reset_after": GRU_FORMS[gru_form]} if cell == "gru" else {}
         self.rnn = CELLS[cell](embed_dim, hidden_size, num_layers=num_layers, batch_first=True,
-                               dropout=dropout if num_layers > 1 else 0.0, bidirectional=bidirectional)
+                               dropout=dropout if num_layers > 1 else 0.0, bidirectional=bidirectional, **options)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(self.num_directions * hidden_size, num_classes)
 
@@ -120,7 +128,7 @@ def build_model(config, pretrained=None):
                         num_classes=len(config.get("labels", LABELS)), cell=config["cell"],
                         bidirectional=config["bidirectional"], num_layers=config["num_layers"],
                         dropout=config["dropout"], padding_idx=config["vocab"]["itos"].index("<pad>"),
-                        pretrained=pretrained, freeze=config["freeze"])
+                        pretrained=pretrained, freeze=config["freeze"], gru_form=config.get("gru_form", "cudnn"))
 
 
 # ----------------------------------------------------------------------------- text -> ids
@@ -251,7 +259,7 @@ class WeightAverage:
 def train(cell="gru", hidden=128, embed_dim=50, num_layers=1, bidirectional=False, epochs=12, batch_size=64,
           lr=2e-3, schedule="cosine", weight_decay=1e-5, dropout=0.5, freeze=False, glove=True, min_count=1,
           val_fraction=0.1, patience=4, clip=5.0, average=0.0, device="cpu", out="runs/sentiment", seed=0,
-          limit=None, quiet=False, data=None, vectors=None, resume=None):
+          limit=None, quiet=False, data=None, vectors=None, resume=None, gru_form="cudnn"):
     """Train a :class:`SentimentRNN` on the fixed Rotten Tomatoes split; keep the best-validation epoch.
 
     Adam (``lr``, cosine-annealed to 0 over ``epochs`` unless
@@ -265,7 +273,8 @@ def train(cell="gru", hidden=128, embed_dim=50, num_layers=1, bidirectional=Fals
     without improvement.  ``glove=False`` starts from a random table
     (``embed_dim`` free); ``freeze`` keeps the table fixed.  ``average``
     (e.g. 0.99; 0 is off): evaluate and keep a :class:`WeightAverage` of the
-    weights instead of the live ones.
+    weights instead of the live ones.  ``gru_form``: ``"cudnn"`` or
+    ``"textbook"`` (see :class:`SentimentRNN`).
 
     Writes ``{out}/sentiment.npz`` (the best epoch: weights, config with the
     vocabulary, history), ``{out}/sentiment_curves.png`` (with matplotlib)
@@ -295,7 +304,10 @@ def train(cell="gru", hidden=128, embed_dim=50, num_layers=1, bidirectional=Fals
     if glove:
         pretrained, coverage = pretrained_table(vocab, vectors, seed=seed)
         embed_dim = pretrained.shape[1]
-    config = {"task": "sentiment", "cell": cell, "hidden": hidden, "embed_dim": embed_dim, "num_layers": num_layers,
+    if gru_form not in GRU_FORMS:
+        raise ValueError(f"sentiment.train: gru_form must be one of {sorted(GRU_FORMS)}, got {gru_form!r}")
+    config = {"task": "sentiment", "cell": cell, "gru_form": gru_form, "hidden": hidden, "embed_dim": embed_dim,
+              "num_layers": num_layers,
               "bidirectional": bidirectional, "dropout": dropout, "freeze": freeze, "glove": glove,
               "epochs": epochs, "batch_size": batch_size, "lr": lr, "schedule": schedule,
               "weight_decay": weight_decay, "average": average, "min_count": min_count,
@@ -318,7 +330,8 @@ def train(cell="gru", hidden=128, embed_dim=50, num_layers=1, bidirectional=Fals
     ckpt = os.path.join(out, "sentiment.npz")
     if not quiet:
         found = f"; {coverage:.1%} of its words have GloVe vectors" if coverage is not None else ""
-        print(f"sentiment {cell}{' bidirectional' if bidirectional else ''} {hidden}: "
+        form = f" ({gru_form} form)" if cell == "gru" else ""
+        print(f"sentiment {cell}{form}{' bidirectional' if bidirectional else ''} {hidden}: "
               f"{sum(p.numel() for p in params):,} trainable parameters"
               f"{' (embeddings frozen)' if freeze else ''}; vocabulary {len(vocab):,} words{found}; "
               f"{len(fit_idx)} train / {n_val} validation / {len(split.test_texts)} test snippets; "
@@ -406,7 +419,8 @@ def train(cell="gru", hidden=128, embed_dim=50, num_layers=1, bidirectional=Fals
     curves = history.plot(os.path.join(out, "sentiment_curves.png"), title=f"sentiment {cell} on rotten tomatoes",
                           groups=[[k for k in ("train_loss", "val_loss", "test_loss") if history.column(k)],
                                   [k for k in ("train_acc", "val_acc", "test_acc") if history.column(k)]])
-    metrics = {"cell": cell, "hidden": hidden, "bidirectional": bidirectional, "freeze": freeze,
+    metrics = {"cell": cell, "gru_form": gru_form if cell == "gru" else None, "hidden": hidden,
+               "bidirectional": bidirectional, "freeze": freeze,
                "test_accuracy": best["test_acc"], "best_epoch": best["epoch"],
                "val_accuracy": best["val_acc"] if val_loader is not None else None,
                "last_epoch_test_accuracy": history.records[-1]["test_acc"], "epochs_run": len(history.records),
@@ -459,6 +473,9 @@ def add_train_arguments(parser):
     from .training import NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, PROBABILITY  # noqa: PLC0415
 
     parser.add_argument("--cell", default="gru", choices=sorted(CELLS), help="recurrent cell")
+    parser.add_argument("--gru-form", default="cudnn", choices=sorted(GRU_FORMS),
+                        help="GRU equations: cudnn (PyTorch's, reset after W_hn h; default) or textbook "
+                             "(Cho et al.'s, reset applied to h before W_hn)")
     parser.add_argument("--hidden", type=POSITIVE_INT, default=128, help="hidden state size")
     parser.add_argument("--layers", type=POSITIVE_INT, default=1, help="stacked recurrent layers")
     parser.add_argument("--bidirectional", action="store_true", help="read snippets in both directions")
@@ -487,7 +504,7 @@ def train_from_args(args):
                     weight_decay=args.weight_decay, average=args.average, dropout=args.dropout, freeze=args.freeze,
                     glove=not args.no_glove, embed_dim=args.embed_dim, min_count=args.min_count,
                     patience=args.patience, device=args.device, out=args.out or "runs/sentiment", seed=args.seed,
-                    limit=args.limit, quiet=args.quiet, resume=args.resume)
+                    limit=args.limit, quiet=args.quiet, resume=args.resume, gru_form=args.gru_form)
     return 0 if metrics["test_accuracy"] is not None else 1
 
 

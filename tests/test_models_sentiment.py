@@ -270,3 +270,24 @@ def test_cli_train_eval_predict_end_to_end(tmp_path, monkeypatch, capsys):
     assert line.endswith(": a superb funny film")
     probability = float(rest[len("(probability "):].split(")")[0])
     assert 0.5 <= probability <= 1.0
+
+
+def test_gru_form_textbook_builds_the_textbook_gru_learns_and_round_trips(tmp_path, monkeypatch, capsys):
+    from minigrad import cli
+
+    net = S.SentimentRNN(20, 4, 6, gru_form="textbook")
+    assert net.rnn.reset_after is False and S.SentimentRNN(20, 4, 6).rnn.reset_after is True
+    with pytest.raises(ValueError, match="gru_form.*'cudnn', 'textbook'"):
+        S.SentimentRNN(20, 4, 6, gru_form="keras")
+    monkeypatch.setattr(mg.datasets, "rotten_tomatoes_split", lambda root=None: fake_split())
+    monkeypatch.setattr(mg.datasets, "glove_6b_50d", lambda words=None, root=None: fake_vectors())
+    out = tmp_path / "run"
+    assert cli.main(["train", "sentiment", "--gru-form", "textbook", "--hidden", "16", "--epochs", "3",
+                     "--batch-size", "16", "--lr", "2e-2", "--schedule", "constant", "--dropout", "0.1",
+                     "--out", str(out)]) == 0
+    assert "gru (textbook form)" in capsys.readouterr().out.split("\n")[0]
+    with open(out / "sentiment_metrics.json") as f:
+        metrics = json.load(f)
+    assert metrics["gru_form"] == "textbook" and metrics["test_accuracy"] >= 0.8
+    reloaded, _, config = S.load(str(out / "sentiment.npz"))
+    assert config["gru_form"] == "textbook" and reloaded.rnn.reset_after is False
