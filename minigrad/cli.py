@@ -6,6 +6,7 @@
     minigrad train sentiment|charlm|forecast|seq2seq [...]
     minigrad generate --checkpoint PATH --prompt TEXT
     minigrad predict sentiment --checkpoint PATH "some text" ["another text" ...]
+    minigrad predict charlm --checkpoint PATH --next "the boy crossed the" [--top 5]
     minigrad summary lenet5
 
 Each task lives in a module of the ``models`` package, which provides

@@ -163,6 +163,35 @@ class LanguageModel(nn.Module):
         return _decode(out, vocab)
 
 
+    @mg.no_grad()
+    def rank_next(self, prompt, top=5, vocab=None):
+        """The ``top`` most likely next tokens after ``prompt``: a list of ``(token, probability)``, most likely first.
+
+        The model reads the whole prompt (a str; ``vocab`` defaults to
+        ``self.vocab``) and its last logits give the distribution of the next
+        token: the next word for a word-level model ("the boy crossed the" ->
+        "road", ...), the next character for a character-level one.
+        """
+        vocab = vocab if vocab is not None else self.vocab
+        top = int(top)
+        if top < 1:
+            raise ValueError(f"rank_next: top must be >= 1, got {top}")
+        ids = _encode_prompt(prompt, vocab) or [_start_id(vocab)]
+        was_training = self.training
+        self.eval()
+        try:
+            logits, _ = self(mg.tensor(np.array([ids], dtype=np.int64), device=self.embedding.weight.device))
+        finally:
+            self.train(was_training)
+        z = logits[0, -1].cpu().numpy().astype(np.float64)
+        if getattr(vocab, "pad_id", None) is not None:
+            z[vocab.pad_id] = -np.inf  # never a prediction
+        p = np.exp(z - z.max())
+        p /= p.sum()
+        order = np.argsort(-p, kind="stable")[:top]
+        return [(vocab.itos[i], float(p[i])) for i in order]
+
+
 def _encode_prompt(prompt, vocab):
     if vocab is None:
         raise ValueError("generate: a text prompt needs the vocabulary (pass vocab=, or set model.vocab)")
@@ -562,6 +591,27 @@ def evaluate_from_args(args):
     print(f"{result['cell']} language model: validation {result['nats']:.4f} nats/{unit} ({result['bits']:.3f} "
           f"bits/{unit}, perplexity {result['perplexity']:.2f}) over {result['tokens']:,} {unit}s, read as one "
           f"stream from a zero state")
+    return 0
+
+
+PREDICT_HELP = "rank the most likely next words (word level) or characters after a text"
+
+
+def add_predict_arguments(parser):
+    """Options of ``minigrad predict charlm`` (besides --checkpoint and --device)."""
+    parser.add_argument("--next", required=True, metavar="TEXT", help='the text to continue, e.g. "the boy crossed the"')
+    parser.add_argument("--top", type=int, default=5, help="how many to list (default 5)")
+
+
+def predict_from_args(args):
+    """``minigrad predict charlm --checkpoint P --next TEXT [--top K]``: rank the next token after TEXT."""
+    model, state = load_model(args.checkpoint, args.device)
+    unit = "word" if state["config"]["level"] == "word" else "character"
+    ranking = model.rank_next(args.next, top=args.top)
+    print(f"most likely next {unit}s after {args.next!r}:")
+    for rank, (token, p) in enumerate(ranking, 1):
+        shown = repr(token) if unit == "character" else token
+        print(f"{rank:>3}. {shown:<16} {p:.4f}")
     return 0
 
 

@@ -296,3 +296,33 @@ def test_cuda_training_evaluation_and_generation_match_cpu(fake_hamlet, tmp_path
     assert lm.evaluate_stream(gpu, ids, device="cuda")["nats"] == pytest.approx(
         lm.evaluate_stream(cpu, ids)["nats"], rel=1e-4)
     assert gpu.generate("HAMLET\n", 20, temperature=0) == cpu.generate("HAMLET\n", 20, temperature=0)
+
+
+def test_rank_next_and_cli_predict_next_word(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    sentences = ["the boy crossed the road .", "the girl crossed the street .", "a dog crossed the road ."]
+    text = " ".join(sentences[i] for i in rng.integers(0, 3, 300))
+    metrics = lm.train(cell="gru", embed=16, hidden=32, batch_size=8, seq_len=8, lr=2e-2, epochs=4, dropout=0.0,
+                       level="word", out=str(tmp_path), quiet=True, sample_length=3, threads=None, text=text,
+                       prompt="the")
+    model, _ = lm.load_model(metrics["checkpoint"])
+    ranking = model.rank_next("the boy crossed the", top=3)
+    assert ranking[0][0] == "road" and ranking[0][1] > 0.5  # only "road" ever follows "the boy crossed the"
+    assert ranking[0][1] >= ranking[1][1] >= ranking[2][1]
+    with pytest.raises(ValueError, match="top"):
+        model.rank_next("the", top=0)
+    capsys.readouterr()
+    assert cli.main(["predict", "charlm", "--checkpoint", metrics["checkpoint"], "--next", "the boy crossed the",
+                     "--top", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "most likely next words after 'the boy crossed the':"
+    assert len(lines) == 3 and lines[1].split()[:2] == ["1.", "road"]
+
+
+def test_rank_next_characters():
+    text = "abcabcabcabc"
+    model, vocab = char_model(text)
+    ranking = model.rank_next("ab", top=len(vocab))
+    assert sorted(c for c, _ in ranking) == sorted(vocab.itos[i] for i in range(len(vocab)) if i != vocab.pad_id) \
+        or len(ranking) == len(vocab)
+    assert abs(sum(p for _, p in ranking) - 1.0) < 1e-6
