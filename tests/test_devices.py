@@ -146,3 +146,11 @@ def test_init_with_a_numpy_generator_fills_a_cuda_tensor(init):
     fn(cpu, generator=np.random.default_rng(5))
     assert gpu.device == "cuda"
     np.testing.assert_allclose(gpu.cpu().numpy(), cpu.numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_cli_refuses_a_second_gpu_in_one_line(capsys, tmp_path):
+    from minigrad import cli  # noqa: PLC0415
+
+    status = cli.main(["train", "lenet", "--device", "cuda:1", "--epochs", "1", "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) <= 2 and "'cuda:1': minigrad runs on one GPU" in err[0]
