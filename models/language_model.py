@@ -170,7 +170,9 @@ class LanguageModel(nn.Module):
         The model reads the whole prompt (a str; ``vocab`` defaults to
         ``self.vocab``) and its last logits give the distribution of the next
         token: the next word for a word-level model ("the boy crossed the" ->
-        "road", ...), the next character for a character-level one.
+        "road", ...), the next character for a character-level one.  The
+        padding and unknown-word tokens are left out (the probabilities are
+        still those of the model's full softmax).
         """
         vocab = vocab if vocab is not None else self.vocab
         top = int(top)
@@ -184,8 +186,9 @@ class LanguageModel(nn.Module):
         finally:
             self.train(was_training)
         z = logits[0, -1].cpu().numpy().astype(np.float64)
-        if getattr(vocab, "pad_id", None) is not None:
-            z[vocab.pad_id] = -np.inf  # never a prediction
+        for special in (getattr(vocab, "pad_id", None), getattr(vocab, "unk_id", None)):
+            if special is not None:
+                z[special] = -np.inf  # padding and "unknown word" are not answers
         p = np.exp(z - z.max())
         p /= p.sum()
         order = np.argsort(-p, kind="stable")[:top]
@@ -599,7 +602,8 @@ PREDICT_HELP = "rank the most likely next words (word level) or characters after
 
 def add_predict_arguments(parser):
     """Options of ``minigrad predict charlm`` (besides --checkpoint and --device)."""
-    parser.add_argument("--next", required=True, metavar="TEXT", help='the text to continue, e.g. "the boy crossed the"')
+    parser.add_argument("--next", required=True, metavar="TEXT",
+                        help='the text to continue, e.g. "the boy crossed the"')
     parser.add_argument("--top", type=int, default=5, help="how many to list (default 5)")
 
 

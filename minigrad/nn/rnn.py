@@ -500,8 +500,9 @@ class RNNBase(Module, metaclass=abc.ABCMeta):
     per-step hidden states (T tensors (B, H), time order) in ``step_states``
     (forward direction) and ``step_states_reverse`` (bidirectional), for
     :func:`minigrad.utils.gradient_flow`, and every layer's in ``step_states_all``
-    (``{"l0": [...], "l0_reverse": [...], ...}``) for :func:`minigrad.utils.draw_unrolled`.  The per-step states exist only on
-    the unrolled path, so a layer with ``keep_states`` set runs unrolled.
+    (``{"l0": [...], "l0_reverse": [...], ...}``) for :func:`minigrad.utils.draw_unrolled`.
+    The per-step states exist only on the unrolled path, so a layer with
+    ``keep_states`` set runs unrolled.
 
     ``fused`` (default True): run each (layer, direction) as one fused op
     with a hand-written backward (:mod:`minigrad.ops.rnn_fused`), several
