@@ -317,7 +317,7 @@ class Op(abc.ABC):
                 out = op.forward(x.data)
             except (ValueError, TypeError, IndexError) as e:
                 raise _explain(cls.__name__, inputs, e) from None
-            record = _state.grad_enabled and x.requires_grad
+            record = _state.grad_enabled and x._requires_grad
             if record:
                 op._inputs = inputs
                 op._versions = (x._version[0],)
@@ -339,7 +339,7 @@ class Op(abc.ABC):
                 raise _explain(cls.__name__, inputs, e) from None
             record = False
             if _state.grad_enabled:
-                needs = tuple([t.requires_grad for t in inputs])
+                needs = tuple([t._requires_grad for t in inputs])
                 if True in needs:
                     record = True
                     op._inputs = inputs
@@ -361,7 +361,7 @@ class Op(abc.ABC):
             outs.data = out
             outs.grad = None
             outs.grad_fn = op
-            outs.requires_grad = record
+            outs._requires_grad = record
             outs._out_index = 0
             outs._retains_grad = False
             if cls.is_view:
@@ -436,7 +436,7 @@ def _wrap(array, grad_fn, index):
     t.data = array
     t.grad = None
     t.grad_fn = grad_fn
-    t.requires_grad = grad_fn is not None
+    t._requires_grad = grad_fn is not None
     t._out_index = index
     t._version = [0]
     t._retains_grad = False
@@ -474,7 +474,7 @@ class Tensor:
     made a non-leaf tensor.
     """
 
-    __slots__ = ("data", "grad", "grad_fn", "requires_grad", "_out_index", "_version",
+    __slots__ = ("data", "grad", "grad_fn", "_requires_grad", "_out_index", "_version",
                  "_retains_grad", "_hooks", "_post_hooks", "__weakref__")  # set only on leaves with hooks
     __array_ufunc__ = None  # ndarray + Tensor -> Tensor.__radd__, not an object array
     __array_priority__ = 1000
@@ -488,7 +488,7 @@ class Tensor:
         self.data = array
         self.grad = None
         self.grad_fn = None
-        self.requires_grad = bool(requires_grad)
+        self._requires_grad = bool(requires_grad)
         self._out_index = 0
         self._version = [0]
         self._retains_grad = False
@@ -657,7 +657,7 @@ class Tensor:
 
     def detach_(self):
         self.grad_fn = None
-        self.requires_grad = False
+        self._requires_grad = False
         return self
 
     def requires_grad_(self, requires_grad=True):
@@ -665,11 +665,27 @@ class Tensor:
             raise RuntimeError("requires_grad_(False) on a non-leaf tensor: use detach()")
         if requires_grad and self.data.dtype.kind != "f":
             raise TypeError(f"only floating-point tensors can require gradients, got dtype {self.dtype}")
-        self.requires_grad = bool(requires_grad)
+        self._requires_grad = bool(requires_grad)
         return self
 
     def _bump_version(self):
         self._version[0] += 1
+
+
+def _set_requires_grad(self, value):
+    # The same rules as requires_grad_(), so that `t.requires_grad = True` cannot skip them (PyTorch).
+    if value and self.data.dtype.kind != "f":
+        raise TypeError(f"only floating-point tensors can require gradients, got dtype {self.dtype}")
+    if not value and self.grad_fn is not None:
+        raise RuntimeError("requires_grad = False on a non-leaf tensor: use detach()")
+    _requires_grad_slot.__set__(self, bool(value))
+
+
+# The flag is a slot read on every op; reading it through the slot's own (C) getter keeps that fast,
+# and setting it goes through the checks above.
+_requires_grad_slot = Tensor._requires_grad
+Tensor.requires_grad = property(_requires_grad_slot.__get__, _set_requires_grad,
+                                doc="Whether operations on this tensor are recorded for backward.")
 
 
 class RemovableHandle:
@@ -801,7 +817,7 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, capture, watchi
             if watching:
                 _record_backward(watching, node, grads, inputs, input_grads)
             for x, gx in zip(inputs, input_grads):
-                if gx is None or not x.requires_grad:
+                if gx is None or not x._requires_grad:
                     continue
                 if gx.data.shape != x.data.shape:  # broadcasting in forward: sum back
                     gx = _sum_to(gx, x.data.shape, type(node).__name__)

@@ -8,8 +8,10 @@ checkpoint intact.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import tempfile
 import zipfile
 
@@ -24,7 +26,8 @@ MANIFEST = "__minigrad__"
 
 
 class CheckpointError(ValueError):
-    """A file is not a readable minigrad checkpoint (truncated, foreign or corrupt)."""
+    """A file is not a readable minigrad checkpoint (truncated, foreign or corrupt): the one error type
+    :func:`load` raises for a file that exists but cannot be read, with the cause in its message."""
 
 
 def _encode(obj, arrays, path):
@@ -67,6 +70,11 @@ def _decode(obj, arrays, map_location):
     if isinstance(obj, dict):
         if "__tensor__" in obj:
             device = map_location or obj.get("device", "cpu")
+            if map_location is None:
+                if not isinstance(device, str):
+                    raise CheckpointError(f"damaged manifest: a tensor's device is {device!r}")
+                if not (device in ("cpu", "cuda") or device.startswith("cuda:") and device[5:].isdigit()):
+                    raise CheckpointError(f"damaged manifest: unknown device {device!r}")
             t = Tensor(B.to_device(arrays[obj["__tensor__"]], device))
             if obj.get("requires_grad"):
                 t.requires_grad_(True)
@@ -89,23 +97,37 @@ def save(obj, path):
     """Write ``obj`` (a state dict: nested dicts/lists of tensors, numbers, strings) to ``path``.
 
     The write is atomic: a temporary file in the same directory is renamed over
-    ``path`` only once it is complete.
+    ``path`` only once it is complete.  Like writing the file in place (what
+    ``torch.save`` does), it keeps an existing file's permissions, writes through
+    a symbolic link to the file it points at (the link stays), and refuses a
+    read-only file (PermissionError).  Temporary files left by saves that were
+    killed (their process is gone) are removed.
     """
     path = os.fspath(path)
     arrays: dict = {}
     structure = _encode(obj, arrays, "obj")
     manifest = json.dumps({"format": FORMAT, "version": VERSION, "root": structure})
     arrays[MANIFEST] = np.frombuffer(manifest.encode("utf-8"), dtype=np.uint8)
-    directory = os.path.dirname(os.path.abspath(path))
+    target = os.path.realpath(path) if os.path.islink(path) else os.path.abspath(path)
+    mode = 0o666 & ~_umask()
+    if os.path.exists(target):
+        st = os.stat(target)
+        if not stat.S_ISREG(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "mg.save: not a regular file", path)
+        if not st.st_mode & stat.S_IWUSR or not os.access(target, os.W_OK):
+            raise PermissionError(errno.EACCES, "mg.save: the file is read-only; not overwritten", path)
+        mode = stat.S_IMODE(st.st_mode)
+    directory, name = os.path.split(target)
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path) + "-", dir=directory)
+    _remove_stale_temporaries(directory, name)
+    fd, tmp = tempfile.mkstemp(prefix=f"{_TMP}{name}-{os.getpid()}-", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file private (0600); give it the usual mode
-        os.replace(tmp, path)
+        os.chmod(tmp, mode)  # mkstemp makes the file private (0600): the old file's mode, or the usual one
+        os.replace(tmp, target)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -114,38 +136,117 @@ def save(obj, path):
         raise
 
 
+_TMP = ".tmp-"  # temporary files are named .tmp-<checkpoint name>-<pid>-<random>
+
+
+def _remove_stale_temporaries(directory, name):
+    """Delete temporary files of earlier saves of ``name`` whose writing process no longer exists."""
+    prefix = f"{_TMP}{name}-"
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.startswith(prefix):
+            continue
+        pid = entry[len(prefix):].split("-", 1)[0]
+        if not pid.isdigit() or _process_alive(int(pid)):
+            continue  # another writer's file in progress (or not ours to judge)
+        try:
+            os.unlink(os.path.join(directory, entry))
+        except OSError:
+            pass
+
+
+def _process_alive(pid):
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
 def _umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
 
 
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGIC = b"PK"
+
+
 def load(path, map_location=None):
-    """Read a checkpoint written by :func:`save`; never unpickles.
+    """Read a checkpoint written by :func:`save`, or a plain ``.npz`` of named arrays; never unpickles.
 
     ``map_location``: 'cpu' or 'cuda' to put every tensor there (default: the
-    device it was saved from).  Raises :class:`CheckpointError` for a truncated,
-    corrupt or foreign file.
+    device it was saved from).  A plain ``.npz`` (``np.savez(path, **arrays)``,
+    e.g. a PyTorch state dict saved as NumPy arrays) loads as a dict of name ->
+    Tensor.
+
+    Raises FileNotFoundError when there is no file at ``path`` and
+    :class:`CheckpointError` for everything else that makes it unreadable (a folder, no
+    permission to read, a ``.npy`` or other non-``.npz`` file, truncated or corrupt data,
+    pickled objects, a damaged manifest), each naming the cause; ``DeviceError`` when a
+    tensor's device is not available here (pass ``map_location="cpu"``).
     """
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"no checkpoint at {path!r}")
+        raise FileNotFoundError(errno.ENOENT, "no checkpoint at this path", path)
+    if os.path.isdir(path):
+        raise CheckpointError(f"{path!r} is a folder, not a checkpoint file")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as e:
+        raise CheckpointError(f"cannot read {path!r}: {e.strerror or e}") from None
+    if head.startswith(_NPY_MAGIC):
+        raise CheckpointError(f"{path!r} is a .npy file (one NumPy array), not a checkpoint (an .npz archive): read it "
+                              "with numpy.load, or write checkpoints with mg.save or numpy.savez")
+    if not head.startswith(_ZIP_MAGIC):
+        raise CheckpointError(f"{path!r} is not a checkpoint: not an .npz (zip) archive "
+                              f"({os.path.getsize(path)} bytes starting {head[:4]!r})")
     try:
         with np.load(path, allow_pickle=False) as npz:
-            if MANIFEST not in npz.files:
-                raise CheckpointError(f"{path!r} is an .npz file but not a minigrad checkpoint (no {MANIFEST} entry)")
+            names = list(npz.files)
+            if MANIFEST not in names:  # a plain .npz of named arrays
+                return {name: Tensor(B.to_device(npz[name], map_location or "cpu")) for name in names}
             manifest = json.loads(npz[MANIFEST].tobytes().decode("utf-8"))
-            if manifest.get("format") != FORMAT:
-                raise CheckpointError(f"{path!r} is not a minigrad checkpoint (format {manifest.get('format')!r})")
-            if manifest.get("version", 0) > VERSION:
-                raise CheckpointError(f"{path!r} was written by a newer minigrad (format version {manifest['version']})")
-            arrays = {k: npz[k] for k in npz.files if k != MANIFEST}
-    except CheckpointError:
+            arrays = {k: npz[k] for k in names if k != MANIFEST}
+    except (CheckpointError, B.DeviceError):
         raise
-    except (zipfile.BadZipFile, EOFError, ValueError, OSError, KeyError, UnicodeDecodeError) as e:
-        size = os.path.getsize(path)
-        raise CheckpointError(
-            f"cannot read checkpoint {path!r} ({size} bytes): the file is truncated, corrupt or not written by "
-            f"mg.save ({type(e).__name__}: {e})"
-        ) from None
-    return _decode(manifest["root"], arrays, map_location)
+    except ValueError as e:
+        if "pickle" in str(e).lower():
+            raise CheckpointError(f"{path!r} holds Python objects (pickled arrays), which mg.load never "
+                                  "unpickles") from None
+        raise _corrupt(path, e) from None
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError, UnicodeDecodeError, RecursionError) as e:
+        raise _corrupt(path, e) from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise CheckpointError(f"{path!r} is not a minigrad checkpoint (format {found!r})")
+    version = manifest.get("version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise CheckpointError(f"{path!r}: damaged manifest (version {version!r})")
+    if version > VERSION:
+        raise CheckpointError(f"{path!r} was written by a newer minigrad (format version {version})")
+    if "root" not in manifest:
+        raise CheckpointError(f"{path!r}: damaged manifest (no root entry)")
+    try:
+        return _decode(manifest["root"], arrays, map_location)
+    except (CheckpointError, B.DeviceError):
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError) as e:
+        raise CheckpointError(f"{path!r}: damaged manifest ({type(e).__name__}: {str(e)[:200]})") from None
+
+
+def _corrupt(path, e):
+    size = os.path.getsize(path)
+    return CheckpointError(
+        f"cannot read checkpoint {path!r} ({size} bytes): the file is truncated, corrupt or not written by "
+        f"mg.save ({type(e).__name__}: {str(e)[:200]})"
+    )

@@ -58,6 +58,8 @@ def test_foreign_files_give_clear_errors(tmp_path):
         mg.load(junk)
     foreign = tmp_path / "foreign.npz"
     np.savez(foreign, x=np.arange(3))
+    # an .npz whose manifest names another format
+    np.savez(foreign, __minigrad__=np.frombuffer(b'{"format": "other"}', dtype=np.uint8))
     with pytest.raises(mg.CheckpointError, match="not a minigrad checkpoint"):
         mg.load(foreign)
     with pytest.raises(FileNotFoundError):

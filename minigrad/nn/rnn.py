@@ -667,8 +667,8 @@ class RNNBase(Module, metaclass=abc.ABCMeta):
                 f"{name}: expected input of shape {layout} or (seq_len, input_size) with "
                 f"input_size={self.input_size}, got {tuple(input.shape)}"
             )
-        if 0 in input.shape[:-1]:
-            raise ValueError(f"{name}: got an empty input of shape {tuple(input.shape)}")
+        if input.shape[1 if self.batch_first and input.ndim == 3 else 0] == 0:
+            raise ValueError(f"{name}: got an input with no time steps (shape {tuple(input.shape)})")
         _check_like(name, "input", input, self.weight_ih_l0)
         if input.ndim == 2:
             return input.unsqueeze(1), False
@@ -741,14 +741,17 @@ class RNNBase(Module, metaclass=abc.ABCMeta):
         x, batched = self._time_major_input(input)
         steps = x.shape[0]
         states = self._initial_states(hx, x, batched)
-        run, masks, lengths = self._step_masks(lengths, x, batched)
+        empty = x.shape[1] == 0  # a batch of 0 sequences (PyTorch gives empty outputs): unrolled, no masks
+        if empty and lengths is not None and len(lengths) != 0:
+            raise ValueError(f"{type(self).__name__}: lengths has {len(lengths)} entries for a batch of 0")
+        run, masks, lengths = (steps, None, None) if empty else self._step_masks(lengths, x, batched)
         if run < steps:  # steps after every sequence's end change nothing: skip them
             x = x[:run]
         # keep_states needs the unrolled path's per-step states; the fused LSTM has no projection; a
         # custom cell (a subclass with its own step) has no fused op: all of them run unrolled.
         per_step_weights = getattr(self, "_per_step_weights", None)
         fused = (self.fused and not self.keep_states and not self.proj_size and per_step_weights is None
-                 and _step_watch is None and self._can_fuse())
+                 and _step_watch is None and not empty and self._can_fuse())
         layer_input, finals = x, []
         if self.keep_states:
             self.step_states_all = {}

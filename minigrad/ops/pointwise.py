@@ -92,12 +92,31 @@ def _int_to_float(a, b):
     return a, b
 
 
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+
+
+def _zero_dim_promotion(a, b):
+    """PyTorch's promotion: a 0-d tensor does not widen the dtype of a tensor with dimensions whose
+    category (bool < integer < floating < complex) is the same or higher (float32 * 0-d float64 is
+    float32); NumPy would widen it."""
+    if (a.data.ndim == 0) == (b.data.ndim == 0):
+        return a, b
+    if a.data.ndim == 0:
+        if _CATEGORY[a.data.dtype.kind] <= _CATEGORY[b.data.dtype.kind]:
+            a = a.to(b.data.dtype)
+    elif _CATEGORY[b.data.dtype.kind] <= _CATEGORY[a.data.dtype.kind]:
+        b = b.to(a.data.dtype)
+    return a, b
+
+
 def _binary(op_class, name, doc, prepare=None):
     """The public function ``name(input, other)`` for a two-input op; either side may be a number."""
 
     def fn(input, other):
         if type(other) is not Tensor or type(input) is not Tensor:
             input, other = pair(input, other)
+        if input.data.dtype != other.data.dtype:
+            input, other = _zero_dim_promotion(input, other)
         if prepare is not None:
             input, other = prepare(input, other)
         return op_class.apply(input, other)

@@ -170,7 +170,13 @@ class Amax(Op):
     def backward(self, grad):
         (x,) = self.inputs
         out = _spread(self.output, self.in_shape, self.dims, self.keepdim).data
-        hit = (x.data == out).astype(x.dtype)
+        hit = x.data == out
+        if getattr(self, "nan_hits", False):
+            # max()/min() of everything (PyTorch): a NaN result came from the NaN elements, and they share
+            # the gradient (nan == nan is False).  amax/amin leave it NaN, as PyTorch's do.
+            xp = xp_of(x.data)
+            hit |= xp.isnan(x.data) & xp.isnan(out)
+        hit = hit.astype(x.dtype)
         count = hit.sum(axis=self.dims, keepdims=True)
         return _spread(grad, self.in_shape, self.dims, self.keepdim) * constant(hit / count)
 
@@ -203,7 +209,8 @@ def _extreme(input, dim, keepdim, largest):
 
         return maximum(input, dim) if largest else minimum(input, dim)
     if dim is None:
-        return amax(input) if largest else amin(input)
+        return (Amax if largest else Amin).apply(input, dims=normalize_dims(None, input.ndim), keepdim=False,
+                                                 nan_hits=True)
     (d,) = normalize_dims(dim, input.ndim)
     arg = input.data.argmax if largest else input.data.argmin
     if input.shape[d] == 0:

@@ -431,6 +431,15 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                              f"channels (input shape {tuple(input.shape)})")
     _check_same_dtype("batch_norm", [("input", input), ("weight", weight), ("bias", bias)])
     view = (1, channels) + (1,) * (input.ndim - 2)
+    if training and input.numel() == 0 and channels:
+        # An empty batch (PyTorch): an empty output, still a function of weight and bias (zero gradients);
+        # the running statistics are left as they are.
+        out = input
+        if weight is not None:
+            out = out * weight.reshape(view)
+        if bias is not None:
+            out = out + bias.reshape(view)
+        return out
     if training:
         if input.numel() // max(channels, 1) <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input "

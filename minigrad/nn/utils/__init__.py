@@ -31,10 +31,15 @@ def _as_list(parameters, fn_name):
     return params
 
 
-def _vector_norm(array, norm_type):
-    """The ``norm_type``-norm of all elements of ``array`` as a 0-d array of its dtype (on its device)."""
+def _vector_norm(array, norm_type, dtype=None):
+    """The ``norm_type``-norm of all elements of ``array`` as a 0-d array of ``dtype`` (default: its own)
+    on its device.  Half-precision arrays are summed in float32: their squares overflow float16
+    (300**2 > 65504), as PyTorch's accumulation avoids too."""
     xp = B.xp_of(array)
-    return xp.asarray(_raw_vector_norm(xp, array.reshape(-1), norm_type), dtype=array.dtype)
+    flat = array.reshape(-1)
+    if flat.dtype.kind == "f" and flat.dtype.itemsize < 4:
+        flat = flat.astype(xp.float32)
+    return xp.asarray(_raw_vector_norm(xp, flat, norm_type), dtype=dtype or array.dtype)
 
 
 def _raw_vector_norm(xp, flat, norm_type):
@@ -80,7 +85,9 @@ def _clip_by_total_norm(grads, max_norm, norm_type, error_if_nonfinite):
     first = grads[0].data
     xp = B.xp_of(first)
     # One norm per gradient (on its own device), then the norm of those norms: the norm of everything.
-    norms = [B.to_device(_vector_norm(g.data, norm_type), B.device_of(first)) for g in grads]
+    # Half-precision gradients: norms and the clipping factor in float32, the returned norm in their dtype.
+    wide = first.dtype if first.dtype.itemsize >= 4 else xp.dtype(xp.float32)
+    norms = [B.to_device(_vector_norm(g.data, norm_type, wide), B.device_of(first)) for g in grads]
     total = _vector_norm(xp.stack(norms), norm_type) if len(norms) > 1 else norms[0]
     if error_if_nonfinite and not bool(xp.isfinite(total)):
         raise RuntimeError(
@@ -98,7 +105,7 @@ def _clip_by_total_norm(grads, max_norm, norm_type, error_if_nonfinite):
             c = B.to_device(coef, B.device_of(data)).astype(data.dtype, copy=False)
             B.xp_of(data).multiply(data, c, out=data)
             g._bump_version()
-    return total
+    return total.astype(first.dtype, copy=False)
 
 
 def clip_grad_value_(parameters, clip_value, foreach=None):
