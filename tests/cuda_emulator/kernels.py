@@ -37,6 +37,7 @@ WARNING_FLAGS = ("-Wdouble-promotion", "-Wfloat-conversion", "-Werror=double-pro
 
 _settings = {"order": None}
 _loaded = {}  # cache key -> ctypes library
+_by_code = {}  # generated kernel code -> ctypes library (this process)
 _shuffle = np.random.default_rng(2024)
 launches = {"count": 0, "compiled": 0}
 
@@ -246,7 +247,9 @@ class ElementwiseKernel:
         code = kernel._get_elementwise_kernel_code(tuple(arginfos), type_map, self.params, self._real.operation,
                                                    self.name, self._real.preamble, **self._real.kwargs)
         self.cached_codes[tuple(v.dtype for v in views)] = code
-        lib = build(cupy_source(code) + "\n" + launcher(code, self.name), self.name)
+        lib = _by_code.get(code)
+        if lib is None:
+            lib = _by_code[code] = build(cupy_source(code) + "\n" + launcher(code, self.name), self.name)
         if size_:
             self._launch(lib, views, loop_shape, size_)
         launches["count"] += 1

@@ -25,7 +25,10 @@ DTYPES = (np.float32, np.float64)
 def nvrtc_library():
     """The NVRTC shared library from the nvidia-cuda-nvrtc-cu12 wheel (or the system's), loaded with ctypes."""
     candidates = []
-    spec = importlib.util.find_spec("nvidia.cuda_nvrtc")
+    try:
+        spec = importlib.util.find_spec("nvidia.cuda_nvrtc")
+    except (ImportError, ValueError):  # no ``nvidia`` package at all
+        spec = None
     if spec is not None and spec.submodule_search_locations:
         for root in spec.submodule_search_locations:
             candidates.append(os.path.join(root, "lib", "libnvrtc.so.12"))
