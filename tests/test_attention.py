@@ -298,3 +298,20 @@ def test_additive_attention_errors():
         layer(mg.zeros(3, 4), mg.zeros(2, 5, 4))
     with pytest.raises(TypeError, match="must be bool"):
         layer(mg.zeros(2, 4), mg.zeros(2, 5, 4), key_padding_mask=mg.zeros(2, 5))
+
+
+@pytest.mark.gpu
+def test_attention_layers_on_cuda_match_cpu():
+    mg.manual_seed(0)
+    mha = nn.MultiheadAttention(8, 2, batch_first=True, add_zero_attn=True)
+    additive = nn.AdditiveAttention(8, 8)
+    x = mg.randn(2, 5, 8)
+    pad = mg.tensor([[False] * 5, [False] * 3 + [True] * 2])
+    cpu = [mha(x, x, x, key_padding_mask=pad)[0], additive(x[:, 0], x, key_padding_mask=pad)[0]]
+    mha.to("cuda")
+    additive.to("cuda")
+    xg, padg = x.to("cuda"), pad.to("cuda")
+    gpu = [mha(xg, xg, xg, key_padding_mask=padg)[0], additive(xg[:, 0], xg, key_padding_mask=padg)[0]]
+    for c, g in zip(cpu, gpu):
+        assert g.device.startswith("cuda")
+        np.testing.assert_allclose(to_numpy(g), to_numpy(c), rtol=1e-5, atol=1e-6)

@@ -39,7 +39,8 @@ def _mask_array(mask, like, name, fn):
             return mask.data
         if mask.dtype.kind != "f":
             raise TypeError(f"{fn}: {name} must be a bool or floating-point tensor, got dtype {mask.dtype}")
-        return mask  # a float mask is a tensor: its gradient flows, as in PyTorch
+        # a float mask stays a tensor (its gradient flows, as in PyTorch), in the query's dtype
+        return mask if mask.dtype == like.dtype else mask.to(like.dtype)
     arr = np.asarray(mask)
     if arr.dtype.kind not in "bf":
         raise TypeError(f"{fn}: {name} must be bool or floating point, got dtype {arr.dtype}")
