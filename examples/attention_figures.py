@@ -47,13 +47,20 @@ def measure(checkpoints, per_length=200, seed=1):
     return results, models
 
 
+def _small_svg(matplotlib):
+    """Small, reproducible SVG files: text as text in one font, fixed ids, no date."""
+    matplotlib.rcParams.update({"svg.fonttype": "none", "font.family": "sans-serif",
+                                "font.sans-serif": ["DejaVu Sans"], "svg.hashsalt": "minigrad"})
+    os.environ.setdefault("SOURCE_DATE_EPOCH", "0")
+
+
 def plot_bottleneck(results, path):
     """One line per model: exact match (%) against the string length.  Returns the path or None."""
     try:
         import matplotlib  # noqa: PLC0415 - optional
 
         matplotlib.use("Agg")
-        matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text: a smaller file
+        _small_svg(matplotlib)
         import matplotlib.pyplot as plt  # noqa: PLC0415
     except ImportError:
         return None
@@ -96,7 +103,7 @@ def main(argv=None):
         try:
             import matplotlib  # noqa: PLC0415
 
-            matplotlib.rcParams["svg.fonttype"] = "none"
+            _small_svg(matplotlib)
         except ImportError:
             pass
         written.append(S.plot_alignments(model, picked, vocab, os.path.join(args.out, "attention_alignment.svg"),
