@@ -71,7 +71,7 @@ def plot_bottleneck(results, path):
     ax.set_ylabel("held-out exact match (%)")
     ax.set_ylim(-3, 103)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center right")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -219,3 +219,14 @@ def test_cli_train_with_attention_saves_alignments(tmp_path, capsys):
     # eval regenerates the held-out strings from the saved lengths
     assert cli.main(["eval", "seq2seq", "--checkpoint", str(out / "seq2seq_reverse.npz")]) == 0
     assert f"({metrics['held_out']} pairs)" in capsys.readouterr().out
+
+
+def test_without_matplotlib_the_trainer_skips_the_heatmap_with_a_note(tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # ``import matplotlib`` now raises ImportError
+    metrics = S.train(task="reverse", attention="additive", min_len=2, max_len=4, embed=8, hidden=16, epochs=1,
+                      n_train=64, n_test=8, out=str(tmp_path))
+    assert metrics["alignments"] is None and metrics["curves"] is None
+    assert "no attention heatmap" in capsys.readouterr().out
+    assert not list(tmp_path.glob("*.png"))
