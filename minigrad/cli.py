@@ -7,7 +7,9 @@
     minigrad generate --checkpoint PATH --prompt TEXT
     minigrad predict sentiment --checkpoint PATH "some text" ["another text" ...]
     minigrad predict charlm --checkpoint PATH --next "the boy crossed the" [--top 5]
-    minigrad summary lenet5
+    minigrad predict seq2seq --checkpoint PATH 12345 "12+345"
+    minigrad predict forecast --checkpoint PATH 51.2 50.8 ...   (or - to read the values from stdin)
+    minigrad summary lenet5|lenet1989|sentiment|charlm|forecast|seq2seq [--checkpoint PATH]
 
 Each task lives in a module of the ``models`` package, which provides
 ``add_train_arguments(parser)`` and ``train_from_args(args)`` (and, where it
@@ -170,6 +172,8 @@ def build_parser():
     summ = sub.add_parser("summary", help="print a model's layers, shapes and parameter counts")
     models = _summary_models()
     summ.add_argument("model", choices=sorted(models), help="the model: " + ", ".join(sorted(models)))
+    summ.add_argument("--checkpoint", default=None,
+                      help="describe the model this checkpoint holds (default: the task's default settings)")
     return parser
 
 
@@ -202,8 +206,11 @@ def _run(argv):
     if args.command == "summary":
         import minigrad as mg  # noqa: PLC0415
 
-        _, build = _summary_models()[args.model]
-        model, input_shape, kwargs = build()
+        task, build = _summary_models()[args.model]
+        config = None
+        if args.checkpoint:
+            config = _training().load_checkpoint(args.checkpoint, task=task)["config"]
+        model, input_shape, kwargs = build(config)
         print(mg.utils.summary(model, input_shape, **kwargs))
         return 0
     parser.error("unknown command")

@@ -500,6 +500,61 @@ def add_train_arguments(parser):
                         help="with --data sir: observation noise (standard deviation, in %% infected)")
 
 
+def summary_models():
+    """``minigrad summary forecast``: the default model (or a checkpoint's ``config``) on 2 windows."""
+    def build(config=None):
+        config = config or {"window": 48, "horizon": 1, "cell": "gru", "hidden": 32, "layers": 1,
+                            "residual_scale": 1.0, "step_scale": 1.0}
+        return build_model(config), (2, config["window"]), {}
+
+    return {"forecast": build}
+
+
+PREDICT_HELP = "forecast the next values of a series"
+
+
+def add_predict_arguments(parser):
+    """Options of ``minigrad predict forecast``."""
+    parser.add_argument("values", nargs="+",
+                        help="the latest values of the series, oldest first (at least the model's window; "
+                             "- reads them from standard input, separated by spaces or lines)")
+
+
+def _read_values(items, stdin=None):
+    import sys  # noqa: PLC0415
+
+    words = []
+    for item in items:
+        words.extend((stdin or sys.stdin).read().split() if item == "-" else item.replace(",", " ").split())
+    try:
+        values = np.array([float(w) for w in words], dtype=np.float64)
+    except ValueError as e:
+        raise ValueError(f"predict forecast: expected numbers ({e})") from None
+    if not np.all(np.isfinite(values)):
+        raise ValueError("predict forecast: the values must be finite numbers")
+    return values
+
+
+def forecast(model, config, values, device="cpu"):
+    """The next ``horizon`` values (original units) after the series ``values`` (1-D, at least ``window`` long)."""
+    window = config["window"]
+    if len(values) < window:
+        raise ValueError(f"predict forecast: this model reads the last {window} values; got {len(values)}")
+    stats = ForecastData(None, None, None, config["mean"], config["std"], None)
+    return predict(model, np.asarray(values, dtype=np.float64)[-window:][None], stats, device)[0]
+
+
+def predict_from_args(args):
+    """``minigrad predict forecast --checkpoint P v1 v2 ...``: print the next values."""
+    values = _read_values(args.values)
+    model, config = load_model(args.checkpoint, args.device)
+    out = forecast(model, config, values, args.device)
+    unit = DATA_DEFAULTS.get(config.get("data"), {}).get("unit", "")
+    print(" ".join(f"{v:.4g}" for v in out) + (f" {unit}" if unit else "")
+          + f"  (the next {len(out)} value{'s' if len(out) > 1 else ''} after the last {config['window']} given)")
+    return 0
+
+
 def _ridge_option(text):
     """``--ridge``: 'auto' or a finite penalty >= 0."""
     from .training import NON_NEGATIVE_FLOAT  # noqa: PLC0415

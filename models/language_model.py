@@ -597,6 +597,19 @@ def evaluate_from_args(args):
     return 0
 
 
+SUMMARY_VOCAB = 66  # Hamlet's characters (a checkpoint brings its own vocabulary)
+
+
+def summary_models():
+    """``minigrad summary charlm``: the default model (or a checkpoint's ``config``) on 2 streams of 64 steps."""
+    def build(config=None):
+        config = config or {"vocab_size": SUMMARY_VOCAB, "embed_dim": 64, "hidden_size": 256, "num_layers": 1,
+                            "cell": "lstm", "dropout": 0.2, "tie_weights": False}
+        return build_model(config), None, {"input": mg.zeros(2, 64, dtype=mg.int64)}
+
+    return {"charlm": build}
+
+
 PREDICT_HELP = "rank the most likely next words (word level) or characters after a text"
 
 

@@ -323,9 +323,12 @@ def add_train_arguments(parser):
 
 
 def summary_models():
-    """``minigrad summary`` names -> builders of (model, input shape, summary options)."""
-    return {"lenet5": lambda: (LeNet5(), (1, 1, 28, 28), {}),
-            "lenet1989": lambda: (LeNet1989(), (1, 1, 16, 16), {})}
+    """``minigrad summary`` names -> builders ``build(config=None)`` of (model, input shape, summary options);
+    ``config``: a checkpoint's, to describe that model."""
+    def build(name, shape):
+        return lambda config=None: (build_model(config or {"model": name}), shape, {})
+
+    return {"lenet5": build("lenet5", (1, 1, 28, 28)), "lenet1989": build("lenet1989", (1, 1, 16, 16))}
 
 
 def train_from_args(args):

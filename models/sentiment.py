@@ -515,6 +515,23 @@ def evaluate_from_args(args):
     return 0
 
 
+SUMMARY_VOCAB = 18_246  # the vocabulary of the default training set (seed 0; a checkpoint brings its own)
+
+
+def summary_models():
+    """``minigrad summary sentiment``: the default model (or a checkpoint's ``config``) on a batch of 2 x 12 ids."""
+    def build(config=None):
+        if config is None:
+            config = {"vocab": {"itos": ["<pad>", "<unk>"] + [f"w{i}" for i in range(SUMMARY_VOCAB - 2)]},
+                      "embed_dim": 50, "hidden": 128, "cell": "gru", "bidirectional": False, "num_layers": 1,
+                      "dropout": 0.5, "freeze": False}
+        net = build_model(config)
+        ids = mg.ones(2, 12, dtype=mg.int64)
+        return net, None, {"input": (ids, mg.tensor([12, 7]))}
+
+    return {"sentiment": build}
+
+
 PREDICT_HELP = "classify the sentiment of texts"
 
 

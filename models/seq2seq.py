@@ -599,6 +599,50 @@ def add_train_arguments(parser):
     parser.add_argument("--max-len", type=POSITIVE_INT, default=None, help="longest string to reverse (default 8)")
 
 
+def summary_models():
+    """``minigrad summary seq2seq``: the default model (or a checkpoint's ``config``) on 2 pairs."""
+    def build(config=None):
+        config = config or {"vocab": make_vocab().state_dict(), "embed": 32, "hidden": 128, "cell": "gru",
+                            "layers": 1, "bidirectional": True, "attention": "none"}
+        src, tgt = mg.ones(2, 8, dtype=mg.int64) * 3, mg.ones(2, 9, dtype=mg.int64) * 3
+        return build_model(config), None, {"input": (src, mg.tensor([8, 5]), tgt)}
+
+    return {"seq2seq": build}
+
+
+PREDICT_HELP = "decode source strings (digits to reverse, or sums like 12+345)"
+
+
+def add_predict_arguments(parser):
+    """Options of ``minigrad predict seq2seq``."""
+    parser.add_argument("source", nargs="+", help="source strings, each decoded on its own; - reads one per line "
+                                                  "from standard input")
+
+
+def predict_from_args(args):
+    """``minigrad predict seq2seq --checkpoint P 1234 56+7``: print each source and its decoding."""
+    import sys  # noqa: PLC0415
+
+    sources = []
+    for item in args.source:
+        if item == "-":
+            sources.extend(line.strip() for line in sys.stdin if line.strip())
+        else:
+            sources.append(item)
+    model, vocab, config = load_model(args.checkpoint, args.device)
+    allowed = set(CHARS)
+    for s in sources:
+        bad = sorted(set(s) - allowed)
+        if bad:
+            raise ValueError(f"predict seq2seq: {s!r} has characters the model does not know: {bad} "
+                             f"(it reads {''.join(CHARS)})")
+    if not sources:
+        raise ValueError("predict seq2seq: no source string (standard input was empty)")
+    for s, d in zip(sources, decode_strings(model, sources, vocab, args.device)):
+        print(f"{s} -> {d}")
+    return 0
+
+
 def train_from_args(args):
     """``minigrad train seq2seq``: forward the options to :func:`train`."""
     train(task=args.task, cell=args.cell, embed=args.embed, hidden=args.hidden, layers=args.layers,

@@ -91,7 +91,8 @@ def summary(model, input_shape=None, input=None, dtype=None, device=None, print_
     model.eval()
     try:
         with no_grad():
-            output = model(input)
+            # a tuple or list of inputs: the model takes several (e.g. ids and lengths)
+            output = model(*input) if isinstance(input, (tuple, list)) else model(input)
     finally:
         model.train(was_training)
         for h in handles:
@@ -103,7 +104,8 @@ def summary(model, input_shape=None, input=None, dtype=None, device=None, print_
     own_root = own_params(model)
     if own_root:
         rows.insert(0, ("(self)", type(model).__name__, "", own_root, 0))
-    result = Summary(type(model).__name__, rows, total, trainable, tuple(input.shape), _shape_of(output))
+    in_shape = _shape_of(tuple(input)) if isinstance(input, (tuple, list)) else tuple(input.shape)
+    result = Summary(type(model).__name__, rows, total, trainable, in_shape, _shape_of(output))
     if print_summary:
         print(result)
     return result
