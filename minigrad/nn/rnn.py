@@ -513,6 +513,9 @@ class RNNBase(Module, metaclass=abc.ABCMeta):
     """
 
     num_gates = 1
+    #: Set (on the instance) only while :func:`minigrad.utils.bptt_contributions` runs the layer with one copy
+    #: of the weights per step: ``(layer, direction, t) -> {short name: tensor}``.
+    _per_step_weights = None
 
     def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, fused=FUSED_DEFAULT, proj_size=0):
@@ -749,7 +752,7 @@ class RNNBase(Module, metaclass=abc.ABCMeta):
             x = x[:run]
         # keep_states needs the unrolled path's per-step states; the fused LSTM has no projection; a
         # custom cell (a subclass with its own step) has no fused op: all of them run unrolled.
-        per_step_weights = getattr(self, "_per_step_weights", None)
+        per_step_weights = self._per_step_weights
         fused = (self.fused and not self.keep_states and not self.proj_size and per_step_weights is None
                  and _step_watch is None and not empty and self._can_fuse())
         layer_input, finals = x, []
