@@ -158,8 +158,11 @@ def _build(layer, x, output, states, grad_norms, watch, expand):
             row += row_nodes
         members = sorted(set(row), key=row.index)
         lines.append("  { rank=same; " + " ".join(m + ";" for m in members) + " }")
-        lines.append(f"  {anchor} -> {key}_h0 [style=invis];")
-        anchor = f"{key}_h0"
+        # stack the rows: an invisible edge from the previous row's leftmost node to this row's
+        first = f"{key}_h0" if not reverse else next((h_name(key, t + 1) for t in range(steps) if hs[t] is not None),
+                                                     f"{key}_h0")
+        lines.append(f"  {anchor} -> {first} [style=invis];")
+        anchor = first
         # the next layer reads this layer's h_t (both directions when bidirectional)
         if direction == layer.num_directions - 1:
             below = [[h_name(k, t + 1) for k in keys if k.startswith(f"l{layer_index}") and states[k][t] is not None]
