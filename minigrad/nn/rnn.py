@@ -639,12 +639,12 @@ class RNNBase(Module, metaclass=abc.ABCMeta):
     def _can_fuse(self):
         """True when a fused op computes exactly this layer's cell: the class that defines the cell math
         (``cell_math``/``_direction``) is RNN, GRU or LSTM itself, not a subclass with its own cell."""
-        for klass in type(self).__mro__:
-            if klass is RNNBase:
-                return False
-            if "cell_math" in vars(klass) or "_direction" in vars(klass):
-                return klass in _FUSED_CLASSES and self.mode in ("RNN_TANH", "RNN_RELU", "GRU", "LSTM")
-        return False
+        cls = type(self)
+        own = _CELL_CLASS.get(cls)
+        if own is None:  # the first class up the MRO that defines the cell, looked up once per class
+            own = _CELL_CLASS[cls] = next((k for k in cls.__mro__ if k is RNNBase or "cell_math" in vars(k)
+                                           or "_direction" in vars(k)), RNNBase)
+        return own in _FUSED_CLASSES and self.mode in ("RNN_TANH", "RNN_RELU", "GRU", "LSTM")
 
     def _fused_direction(self, layer, direction, x, state, lengths):
         """One (layer, direction) as one fused op: ``(output (T, B, H), final state)``."""
@@ -942,3 +942,4 @@ class LSTM(RNNBase):
 
 
 _FUSED_CLASSES = (RNN, GRU, LSTM)
+_CELL_CLASS = {}  # layer class -> the class whose cell it runs (see RNNBase._can_fuse)
