@@ -123,6 +123,9 @@ def _add_train_common(parser, task):
                              + ("1, as this model's matrices are small" if default else "NumPy's own") + ")")
     parser.add_argument("--resume", default=None, metavar="CHECKPOINT",
                         help="continue the run saved in this checkpoint (written after every epoch)")
+    parser.add_argument("--distributed", action="store_true",
+                        help="data-parallel over the processes started by mpiexec -n N (needs the mpi extra); "
+                             "--batch-size is the global batch; rank 0 prints and writes")
 
 
 def build_parser():
@@ -267,7 +270,17 @@ def main(argv=None):
             sys.stderr.write(f"minigrad: error: {hint}\n")
         else:
             _report(e)
-        return getattr(e, "exit_status", 2)
+        status = getattr(e, "exit_status", 2)
+        _end_other_ranks(status)
+        return status
+
+
+def _end_other_ranks(status):
+    """Under ``mpiexec``, a failure on one rank must end the others too: they may be waiting for it
+    inside a collective, and would wait forever."""
+    dist = sys.modules.get("minigrad.distributed")
+    if dist is not None and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.abort(status)
 
 
 if __name__ == "__main__":

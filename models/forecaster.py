@@ -291,7 +291,7 @@ def choose_ridge(data, step_scale, ridge="auto"):
 
 def train(data="seattle", horizon=1, window=None, cell="gru", hidden=32, layers=1, epochs=20, batch_size=64,
           lr=1e-3, ar_lr=0.0, ridge="auto", device="cpu", out="runs/forecast", seed=0, limit=None, quiet=False,
-          series=None, sir_curves=200, sir_length=160, sir_noise=0.2, resume=None):
+          series=None, sir_curves=200, sir_length=160, sir_noise=0.2, resume=None, distributed=False):
     """Train a :class:`Forecaster`; returns the metrics dict (test RMSE beside the baselines', times, ...).
 
     ``data``: 'seattle' (``mg.datasets.seattle_temps``: 8,759 hourly values,
@@ -311,9 +311,12 @@ def train(data="seattle", horizon=1, window=None, cell="gru", hidden=32, layers=
     ``resume``, the path of such a checkpoint, needs to continue the run), ``..._curves.png``
     and ``..._metrics.json``.
     """
+    from . import parallel as P  # noqa: PLC0415
     from . import training as T  # noqa: PLC0415
 
     T.check_device(device)
+    run = P.Run(distributed, batch_size, seed)
+    quiet = quiet or not run.is_main
     started = time.perf_counter()
     if data not in DATA_DEFAULTS:
         raise ValueError(f"forecast: data must be one of {sorted(DATA_DEFAULTS)}, got {data!r}")
@@ -350,6 +353,8 @@ def train(data="seattle", horizon=1, window=None, cell="gru", hidden=32, layers=
     scheduler = mg.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, 1))
     loader = mg.data.DataLoader(mg.data.TensorDataset(xs_train, standardise(split, split.train.y)),
                                 batch_size=batch_size, shuffle=True)
+    loader = run.shard(loader)  # distributed: this rank's rows of every batch
+    train_model = run.wrap(model)  # distributed: DistributedDataParallel(model)
 
     history = T.History()
     T.output_dir(out)
@@ -376,15 +381,15 @@ def train(data="seattle", horizon=1, window=None, cell="gru", hidden=32, layers=
 
     def batch_loss(batch):
         x, y = (t.to(device) for t in batch)
-        return F.mse_loss(model(x), y), y.shape[0]
+        return F.mse_loss(train_model(x), y), y.shape[0]
 
     def show(mean_squared):
         return {"rmse": float(np.sqrt(mean_squared)) * split.std}  # in original units
 
     def one_epoch(epoch):
         nonlocal best
-        train_mse, seconds = T.train_epoch(model, loader, optimizer, batch_loss, desc=f"epoch {epoch}/{epochs}",
-                                           quiet=quiet, clip=1.0, show=show)
+        train_mse, seconds = T.train_epoch(train_model, loader, optimizer, batch_loss,
+                                           desc=f"epoch {epoch}/{epochs}", quiet=quiet, clip=1.0, show=show)
         scheduler.step()
         epoch_times.append(seconds)
         train_rmse = show(train_mse)["rmse"]
@@ -569,7 +574,7 @@ def train_from_args(args):
           layers=args.layers, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, ar_lr=args.ar_lr,
           ridge=ridge, device=args.device, out=args.out or "runs/forecast", seed=args.seed, limit=args.limit,
           quiet=args.quiet, sir_curves=args.sir_curves,
-          sir_noise=args.sir_noise, resume=args.resume)
+          sir_noise=args.sir_noise, resume=args.resume, distributed=getattr(args, "distributed", False))
     return 0
 
 

@@ -358,7 +358,7 @@ def blas_threads(n):
 def train(cell="lstm", embed=64, hidden=256, layers=1, batch_size=32, seq_len=64, lr=4e-3, clip=5.0, epochs=16,
           dropout=0.2, tie_weights=False, level="char", limit=None, max_steps=None, device="cpu",
           out="runs/charlm", seed=0, quiet=False, prompt=None, sample_length=300, temperature=0.8,
-          threads=1, text=None, text_file=None, resume=None):
+          threads=1, text=None, text_file=None, resume=None, distributed=False):
     """Train a language model on Hamlet (``minigrad train charlm``); returns the metrics dict.
 
     Data: the first 90% of ``mg.datasets.hamlet()`` (or ``text``) trains,
@@ -379,9 +379,12 @@ def train(cell="lstm", embed=64, hidden=256, layers=1, batch_size=32, seq_len=64
     Hamlet, the start of the text otherwise).  ``text_file``: train on this UTF-8 file instead.  The
     checkpoint is rewritten after every epoch with what ``resume`` (its path) needs to continue the run.
     """
+    from . import parallel as P  # noqa: PLC0415
     from . import training as T  # noqa: PLC0415
 
     T.check_device(device)
+    run = P.Run(distributed, batch_size, seed)
+    quiet = quiet or not run.is_main
     mg.manual_seed(seed)
     if text_file is not None:
         text = read_text_file(text_file)
@@ -402,6 +405,7 @@ def train(cell="lstm", embed=64, hidden=256, layers=1, batch_size=32, seq_len=64
     model = LanguageModel(len(vocab), embed, hidden, layers, cell, dropout, tie_weights, vocab=vocab).to(device)
     params = list(model.parameters())
     optimizer = mg.optim.Adam(params, lr=lr)
+    train_model = run.wrap(model)  # distributed: DistributedDataParallel(model), each rank its share of the streams
     # Cosine decay over every step of every epoch: large steps early, fine ones at the end.
     scheduler = mg.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
     history = T.History()
@@ -427,7 +431,8 @@ def train(cell="lstm", embed=64, hidden=256, layers=1, batch_size=32, seq_len=64
         nonlocal best, best_state
         start = time.perf_counter()
         bar = T.Progress(range(steps_per_epoch), desc=f"epoch {epoch}/{epochs}", unit="chunk", disable=quiet)
-        train_nats = train_epoch(model, batches, optimizer, scheduler, clip, device, steps_per_epoch, bar)
+        train_nats = train_epoch(train_model, run.shard(batches), optimizer, scheduler, clip, device,
+                                 steps_per_epoch, bar)
         epoch_times.append(time.perf_counter() - start)
         val = evaluate_stream(model, val_ids, device=device)
         history.log(epoch=epoch, train_nats=train_nats, val_nats=val["nats"], val_bits=val["bits"],
@@ -450,6 +455,7 @@ def train(cell="lstm", embed=64, hidden=256, layers=1, batch_size=32, seq_len=64
             T.save_checkpoint(ckpt, model, config, history, optimizer, extra=extra)
         total_seconds = time.perf_counter() - start_all
         # Reload the best epoch's weights (what the checkpoint holds) for the sample and the metrics.
+        P.barrier()  # distributed: rank 0 has written it
         model.load_state_dict(T.load_checkpoint(ckpt, device=device)["model"])
         sample = model.generate(prompt, sample_length, temperature=temperature, seed=seed)
     best_epoch = int(history.column("epoch")[int(np.argmin(history.column("val_nats")))])
@@ -493,7 +499,7 @@ def train_epoch(model, batches, optimizer, scheduler=None, clip=5.0, device="cpu
         # at the chunk boundary instead of running back through every earlier chunk.
         state = nn.utils.detach_state(state)
         logits, state = model(x, state)
-        loss = F.cross_entropy(logits.reshape(-1, model.vocab_size), y.reshape(-1))
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
         value = loss.item()
         T.check_finite_loss(value, f"chunk {count // max(y.numel(), 1) + 1}")
         optimizer.zero_grad()
@@ -506,6 +512,7 @@ def train_epoch(model, batches, optimizer, scheduler=None, clip=5.0, device="cpu
         count += y.numel()
         if progress is not None:
             progress.set(loss=total / count)
+    total, count = T.parallel.sum_over_ranks(total, count)  # data-parallel: the mean over every rank's streams
     return total / max(count, 1)
 
 
@@ -583,7 +590,8 @@ def train_from_args(args):
                     epochs=args.epochs, dropout=args.dropout, tie_weights=args.tie_weights, level=args.level,
                     limit=args.limit, max_steps=args.max_steps, device=args.device, out=args.out or "runs/charlm",
                     seed=args.seed, quiet=args.quiet, prompt=args.prompt, sample_length=args.sample_length,
-                    threads=args.threads or None, text_file=args.text, resume=args.resume)
+                    threads=args.threads or None, text_file=args.text, resume=args.resume,
+                    distributed=getattr(args, "distributed", False))
     return 0 if math.isfinite(metrics["val_nats"]) else 1
 
 

@@ -208,7 +208,7 @@ def random_shift(x, max_shift, background, rng):
 
 
 def train(model="lenet5", epochs=20, batch_size=32, lr=2e-3, device="cpu", out="runs/lenet", seed=0,
-          limit=None, quiet=False, data=None, shift=2, weight_decay=0.0, resume=None):
+          limit=None, quiet=False, data=None, shift=2, weight_decay=0.0, resume=None, distributed=False):
     """Train a LeNet on ``mnist5k`` (4,000 train / 1,000 held-out digits), evaluating every epoch.
 
     Adam (AdamW when ``weight_decay`` > 0) with a cosine-annealed learning rate; cross-entropy.
@@ -222,11 +222,15 @@ def train(model="lenet5", epochs=20, batch_size=32, lr=2e-3, device="cpu", out="
     exactly where it stopped.  ``limit``
     trains on the first ``limit`` training images (quick checks); ``data``
     may pass an :class:`~minigrad.datasets.ImageSplit` instead of fetching.
+    ``distributed``: data-parallel over the ranks of ``mpiexec`` (``batch_size`` is the global batch).
     Returns the metrics dict (test accuracy of the final epoch, times, ...).
     """
+    from . import parallel as P  # noqa: PLC0415
     from . import training as T  # noqa: PLC0415
 
     T.check_device(device)
+    run = P.Run(distributed, batch_size, seed)
+    quiet = quiet or not run.is_main
     config = {"task": "lenet", "model": model, "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
               "shift": shift, "weight_decay": weight_decay}
     mg.manual_seed(seed)
@@ -236,12 +240,14 @@ def train(model="lenet5", epochs=20, batch_size=32, lr=2e-3, device="cpu", out="
         x_train, y_train = x_train[:limit], y_train[:limit]
     x_test, y_test = prepare_images(split.x_test, config), split.y_test
     train_loader = mg.data.DataLoader(mg.data.TensorDataset(x_train, y_train), batch_size=batch_size, shuffle=True)
+    train_loader = run.shard(train_loader)  # distributed: this rank's rows of every batch
     test_loader = mg.data.DataLoader(mg.data.TensorDataset(x_test, y_test), batch_size=500)
 
     net = build_model(config).to(device)
     optimizer = mg.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
+    train_net = run.wrap(net)  # distributed: DistributedDataParallel(net)
     background = float(prepare_images(np.zeros((), np.float32), config))  # the value of an empty pixel
-    shift_rng = np.random.default_rng(seed)
+    shift_rng = np.random.default_rng(seed + 7919 * run.rank)  # each rank its own shifts
     scheduler = mg.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     history = T.History()
     T.output_dir(out)
@@ -262,11 +268,11 @@ def train(model="lenet5", epochs=20, batch_size=32, lr=2e-3, device="cpu", out="
         if shift:
             x = mg.tensor(random_shift(x.numpy(), shift, background, shift_rng))
         x, y = x.to(device), y.to(device)
-        return F.cross_entropy(net(x), y), y.shape[0]
+        return F.cross_entropy(train_net(x), y), y.shape[0]
 
     def one_epoch(epoch):
-        train_loss, seconds = T.train_epoch(net, train_loader, optimizer, batch_loss, desc=f"epoch {epoch}/{epochs}",
-                                            quiet=quiet)
+        train_loss, seconds = T.train_epoch(train_net, train_loader, optimizer, batch_loss,
+                                            desc=f"epoch {epoch}/{epochs}", quiet=quiet)
         scheduler.step()
         epoch_times.append(seconds)
         test_loss, test_acc = T.evaluate_classifier(net, test_loader, device)
@@ -334,7 +340,8 @@ def summary_models():
 def train_from_args(args):
     metrics = train(model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                     device=args.device, out=args.out or "runs/lenet", seed=args.seed, limit=args.limit,
-                    quiet=args.quiet, shift=args.shift, weight_decay=args.weight_decay, resume=args.resume)
+                    quiet=args.quiet, shift=args.shift, weight_decay=args.weight_decay, resume=args.resume,
+                    distributed=getattr(args, "distributed", False))
     return 0 if metrics["test_accuracy"] > 0 else 1
 
 

@@ -259,7 +259,7 @@ class WeightAverage:
 def train(cell="gru", hidden=128, embed_dim=50, num_layers=1, bidirectional=False, epochs=12, batch_size=64,
           lr=2e-3, schedule="cosine", weight_decay=1e-5, dropout=0.5, freeze=False, glove=True, min_count=1,
           val_fraction=0.1, patience=4, clip=5.0, average=0.0, device="cpu", out="runs/sentiment", seed=0,
-          limit=None, quiet=False, data=None, vectors=None, resume=None, gru_form="cudnn"):
+          limit=None, quiet=False, data=None, vectors=None, resume=None, gru_form="cudnn", distributed=False):
     """Train a :class:`SentimentRNN` on the fixed Rotten Tomatoes split; keep the best-validation epoch.
 
     Adam (``lr``, cosine-annealed to 0 over ``epochs`` unless
@@ -285,9 +285,12 @@ def train(cell="gru", hidden=128, embed_dim=50, num_layers=1, bidirectional=Fals
     ``vectors``: ``(words, array)`` instead of GloVe.  Returns the metrics
     dict (``test_accuracy`` is the best-validation epoch's).
     """
+    from . import parallel as P  # noqa: PLC0415
     from . import training as T  # noqa: PLC0415
 
     T.check_device(device)
+    run = P.Run(distributed, batch_size, seed)
+    quiet = quiet or not run.is_main
     mg.manual_seed(seed)
     split = data if data is not None else mg.datasets.rotten_tomatoes_split()
     train_texts, train_labels = list(split.train_texts), np.asarray(split.train_labels, dtype=np.int64)
@@ -315,6 +318,7 @@ def train(cell="gru", hidden=128, embed_dim=50, num_layers=1, bidirectional=Fals
 
     fit_ids = encode_texts(fit_texts, vocab)
     train_loader = BucketBatches(fit_ids, train_labels[fit_idx], batch_size, np.random.default_rng(seed + 1))
+    train_loader = run.shard(train_loader)  # distributed: this rank's rows of every batch
     val_loader = _eval_loader(encode_texts([train_texts[i] for i in val_idx], vocab), train_labels[val_idx]) \
         if n_val else None
     test_loader = _eval_loader(encode_texts(split.test_texts, vocab), split.test_labels)
@@ -322,6 +326,7 @@ def train(cell="gru", hidden=128, embed_dim=50, num_layers=1, bidirectional=Fals
     net = build_model(config, pretrained=pretrained).to(device)
     params = [p for p in net.parameters() if p.requires_grad]
     optimizer = mg.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    train_net = run.wrap(net)  # distributed: DistributedDataParallel(net)
     if schedule not in ("constant", "cosine"):
         raise ValueError(f"sentiment.train: schedule must be 'constant' or 'cosine', got {schedule!r}")
     scheduler = mg.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs) if schedule == "cosine" else None
@@ -356,7 +361,7 @@ def train(cell="gru", hidden=128, embed_dim=50, num_layers=1, bidirectional=Fals
         nonlocal correct, seen
         ids, lengths, y = batch
         ids, y = ids.to(device), y.to(device)
-        logits = net(ids, lengths)
+        logits = train_net(ids, lengths)
         correct += int((logits.argmax(1) == y).sum().item())
         seen += y.shape[0]
         return F.cross_entropy(logits, y), y.shape[0]
@@ -365,7 +370,7 @@ def train(cell="gru", hidden=128, embed_dim=50, num_layers=1, bidirectional=Fals
         nonlocal correct, seen, best, best_state, stale
         correct, seen = 0, 0
         train_loss, seconds = T.train_epoch(
-            net, train_loader, optimizer, batch_loss, desc=f"epoch {epoch}/{epochs}", quiet=quiet, clip=clip,
+            train_net, train_loader, optimizer, batch_loss, desc=f"epoch {epoch}/{epochs}", quiet=quiet, clip=clip,
             show=lambda loss: {"loss": loss, "acc": correct / seen},
             after_step=averager.update if averager is not None else None)
         if scheduler is not None:
@@ -504,7 +509,8 @@ def train_from_args(args):
                     weight_decay=args.weight_decay, average=args.average, dropout=args.dropout, freeze=args.freeze,
                     glove=not args.no_glove, embed_dim=args.embed_dim, min_count=args.min_count,
                     patience=args.patience, device=args.device, out=args.out or "runs/sentiment", seed=args.seed,
-                    limit=args.limit, quiet=args.quiet, resume=args.resume, gru_form=args.gru_form)
+                    limit=args.limit, quiet=args.quiet, resume=args.resume, gru_form=args.gru_form,
+                    distributed=getattr(args, "distributed", False))
     return 0 if metrics["test_accuracy"] is not None else 1
 
 

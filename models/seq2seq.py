@@ -359,7 +359,8 @@ def exact_match(model, pairs, vocab, device="cpu"):
 # ----------------------------------------------------------------------------- training
 def train(task="reverse", cell="gru", embed=32, hidden=128, layers=1, bidirectional=True, epochs=None, batch_size=64,
           lr=3e-3, n_train=None, n_test=1000, device="cpu", out="runs/seq2seq", seed=0, limit=None, quiet=False,
-          examples=6, attention="none", min_len=None, max_len=None, alignments=4, resume=None):
+          examples=6, attention="none", min_len=None, max_len=None, alignments=4, resume=None,
+          distributed=False):
     """Train a :class:`Seq2Seq` on ``task`` ('reverse' or 'add'); returns the metrics dict.
 
     ``n_train`` generated training pairs and ``n_test`` held-out pairs, all
@@ -378,9 +379,12 @@ def train(task="reverse", cell="gru", embed=32, hidden=128, layers=1, bidirectio
     strings as heatmaps (needs matplotlib).  Prints ``examples`` held-out
     decodings at the end.
     """
+    from . import parallel as P  # noqa: PLC0415
     from . import training as T  # noqa: PLC0415
 
     T.check_device(device)
+    run = P.Run(distributed, batch_size, seed)
+    quiet = quiet or not run.is_main
     started = time.perf_counter()
     if task not in TASKS:
         raise ValueError(f"seq2seq: task must be one of {sorted(TASKS)}, got {task!r}")
@@ -400,9 +404,11 @@ def train(task="reverse", cell="gru", embed=32, hidden=128, layers=1, bidirectio
         train_pairs = train_pairs[:limit]
     arrays = encode_pairs(train_pairs, vocab)
     loader = mg.data.DataLoader(mg.data.TensorDataset(*arrays), batch_size=batch_size, shuffle=True)
+    loader = run.shard(loader)  # distributed: this rank's rows of every batch
 
     model = build_model(config).to(device)
     optimizer = mg.optim.Adam(model.parameters(), lr=lr)
+    train_model = run.wrap(model)  # distributed: DistributedDataParallel(model)
     scheduler = mg.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, 1))
     history = T.History()
     T.output_dir(out)
@@ -417,7 +423,7 @@ def train(task="reverse", cell="gru", embed=32, hidden=128, layers=1, bidirectio
     def batch_loss(batch):
         src, src_len, tgt_in, tgt_out = batch
         src, tgt_in, tgt_out = src.to(device), tgt_in.to(device), tgt_out.to(device)
-        logits = model(src, src_len, tgt_in)
+        logits = train_model(src, src_len, tgt_in)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt_out.reshape(-1), ignore_index=vocab.pad_id)
         return loss, int((tgt_out != vocab.pad_id).sum().item())  # the mean is over the real characters
 
@@ -430,8 +436,8 @@ def train(task="reverse", cell="gru", embed=32, hidden=128, layers=1, bidirectio
 
     def one_epoch(epoch):
         nonlocal best_accuracy, accuracy, decoded
-        train_loss, seconds = T.train_epoch(model, loader, optimizer, batch_loss, desc=f"epoch {epoch}/{epochs}",
-                                            quiet=quiet, clip=1.0)
+        train_loss, seconds = T.train_epoch(train_model, loader, optimizer, batch_loss,
+                                            desc=f"epoch {epoch}/{epochs}", quiet=quiet, clip=1.0)
         scheduler.step()
         epoch_times.append(seconds)
         accuracy, decoded = exact_match(model, test_pairs, vocab, device)
@@ -454,7 +460,7 @@ def train(task="reverse", cell="gru", embed=32, hidden=128, layers=1, bidirectio
     curves = history.plot(os.path.join(out, f"{name}_curves.png"), title=f"seq2seq {task}",
                           groups=[["train_loss"], ["exact_match"]])
     heatmap = None
-    if attention != "none" and alignments:
+    if attention != "none" and alignments and run.is_main:  # distributed: rank 0 writes
         shown = test_pairs[:alignments]
         heatmap = plot_alignments(model, shown, vocab, os.path.join(out, f"{name}_attention.png"), device)
         if heatmap is None and not quiet:
@@ -649,7 +655,7 @@ def train_from_args(args):
           bidirectional=not args.unidirectional, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
           n_train=args.train_size, n_test=args.test_size, device=args.device, out=args.out or "runs/seq2seq",
           seed=args.seed, limit=args.limit, quiet=args.quiet, attention=args.attention, min_len=args.min_len,
-          max_len=args.max_len, resume=args.resume)
+          max_len=args.max_len, resume=args.resume, distributed=getattr(args, "distributed", False))
     return 0
 
 

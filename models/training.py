@@ -16,6 +16,8 @@ import numpy as np
 
 import minigrad as mg
 
+from . import parallel
+
 
 class TrainingError(RuntimeError):
     """An expected failure of a training run or of using a checkpoint: the command line prints its
@@ -172,6 +174,7 @@ def train_epoch(model, batches, optimizer, batch_loss, *, desc, quiet=False, cli
         total += value * n
         count += n
         bar.set(**(show(total / count) if show is not None else {"loss": total / count}))
+    total, count = parallel.sum_over_ranks(total, count)  # data-parallel: the mean over every rank's batches
     return total / count, time.perf_counter() - start
 
 
@@ -210,6 +213,8 @@ class History:
             import matplotlib.pyplot as plt  # noqa: PLC0415
         except ImportError:
             return None
+        if not parallel.is_main():  # data-parallel runs: rank 0 writes the files
+            return path
         keys = [k for k in (self.records[0] if self.records else {}) if k != "epoch"]
         groups = groups or [[k] for k in keys]
         epochs = self.column("epoch")
@@ -248,6 +253,8 @@ def save_checkpoint(path, model, config, history=None, optimizer=None, extra=Non
     :func:`training_state` for ``--resume``.
     """
     check_finite_weights(model)
+    if not parallel.is_main():  # data-parallel runs: rank 0 writes (every rank holds the same weights)
+        return path
     state = {
         "format": "minigrad-model",
         "task": task or config.get("task"),
@@ -291,6 +298,8 @@ def output_dir(path):
 
 
 def write_json(path, obj):
+    if not parallel.is_main():  # data-parallel runs: rank 0 writes the files
+        return path
     tmp = f"{path}.tmp"
     with open(tmp, "w") as f:
         json.dump(obj, f, indent=2)

@@ -3,6 +3,7 @@
 The two-rank equivalence tests live in ``test_distributed_mpi.py`` (CI also runs them under
 ``mpiexec -n 2`` directly); here they are started as a subprocess so that plain ``pytest`` covers them.
 """
+import json
 import os
 import shutil
 import subprocess
@@ -227,3 +228,86 @@ def test_a_failing_rank_aborts_the_job():
     assert "ValueError: rank one failed on purpose" in out.stderr
     assert "got past the barrier" not in out.stdout
     assert elapsed < 60
+
+
+# ----------------------------------------------------------------------------- the trainers' --distributed
+_TRAIN_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import minigrad as mg
+    from models import lenet, seq2seq
+
+    out = sys.argv[1]
+    rng = np.random.default_rng(0)
+    templates = rng.random((10, 28, 28)).astype(np.float32) > 0.7
+    y = rng.integers(0, 10, 160)
+    x = (templates[y] * 0.8 + rng.random((160, 28, 28)) * 0.2).astype(np.float32).reshape(160, 1, 28, 28)
+    split = mg.datasets.ImageSplit(x[:128], y[:128], x[128:], y[128:])
+    m = lenet.train(epochs=2, batch_size=32, out=out, data=split, shift=0, quiet=False, distributed=True)
+    s = seq2seq.train(epochs=1, batch_size=32, n_train=96, n_test=20, hidden=16, embed=8, out=out, quiet=True,
+                      examples=0, distributed=True)
+    print("RESULT", json.dumps({"acc": m["test_accuracy"], "seq2seq": s["exact_match"]}))
+""")
+
+
+def _train(tmp_path, ranks):
+    out = tmp_path / f"ranks{ranks}"
+    cmd = [sys.executable, "-c", _TRAIN_SCRIPT, str(out)]
+    if ranks > 1:
+        cmd = [_mpiexec(), "-n", str(ranks)] + cmd
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return out, res
+
+
+@needs_mpiexec
+def test_trainers_on_two_ranks_match_one_process(tmp_path):
+    """The same global batches cut in two: the weights after training equal one process's (float32 rounding),
+    and only rank 0 prints and writes."""
+    from models.training import load_checkpoint
+
+    one, res1 = _train(tmp_path, 1)
+    two, res2 = _train(tmp_path, 2)
+    assert res2.stdout.count("RESULT") == 2  # both ranks finish
+    assert res2.stdout.count("final test accuracy") == 1  # only rank 0 reports
+    assert sorted(os.listdir(one)) == sorted(os.listdir(two))
+    # LeNet's loss is a mean over images, equal in number on both ranks: the same steps up to float32
+    # rounding.  seq2seq's is a mean over each rank's real (unpadded) characters, which differ in number,
+    # so the average of the two ranks' means is close to, not equal to, the mean over the whole batch.
+    a, b = load_checkpoint(str(one / "lenet5.npz"))["model"], load_checkpoint(str(two / "lenet5.npz"))["model"]
+    assert list(a) == list(b)
+    for k in a:
+        np.testing.assert_allclose(a[k].numpy(), b[k].numpy(), rtol=1e-4, atol=1e-5, err_msg=k)
+    a = load_checkpoint(str(one / "seq2seq_reverse.npz"))["model"]
+    b = load_checkpoint(str(two / "seq2seq_reverse.npz"))["model"]
+    for k in a:
+        diff = np.linalg.norm(a[k].numpy() - b[k].numpy()) / max(np.linalg.norm(a[k].numpy()), 1e-12)
+        assert diff < 2e-2, (k, diff)
+    metrics1 = json.loads((one / "lenet5_metrics.json").read_text())
+    metrics2 = json.loads((two / "lenet5_metrics.json").read_text())
+    assert metrics1["test_accuracy"] == metrics2["test_accuracy"]
+
+
+@needs_mpiexec
+def test_cli_distributed_batch_size_must_split_evenly(tmp_path):
+    cmd = [_mpiexec(), "-n", "2", sys.executable, "-m", "minigrad", "train", "lenet", "--distributed",
+           "--batch-size", "33", "--out", str(tmp_path)]
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2
+    assert res.stderr.count("must be a multiple of the 2 ranks") == 1
+    assert "Traceback" not in res.stderr
+
+
+@needs_mpiexec
+def test_cli_distributed_expected_failure_ends_the_job(tmp_path):
+    """An expected failure (here: a missing checkpoint to resume) prints one line and ends every rank
+    (MPI_Abort after the message, as a failure on one rank alone must), with exit status 2."""
+    cmd = [_mpiexec(), "-n", "2", sys.executable, "-m", "minigrad", "train", "seq2seq", "--distributed",
+           "--epochs", "1", "--limit", "64", "--test-size", "10", "--out", str(tmp_path),
+           "--resume", str(tmp_path / "missing.npz")]
+    start = time.monotonic()
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2
+    assert "minigrad: error:" in res.stderr and "Traceback" not in res.stderr
+    assert time.monotonic() - start < 60
