@@ -61,8 +61,8 @@ def _anchors(text):
 
 
 # ----------------------------------------------------------------------------- structure
-def test_there_are_nine_chapters():
-    assert [c[:2] for c in CHAPTERS] == [f"{i:02d}" for i in range(1, 10)], CHAPTERS
+def test_there_are_ten_chapters():
+    assert [c[:2] for c in CHAPTERS] == [f"{i:02d}" for i in range(1, 11)], CHAPTERS
 
 
 def test_index_links_every_chapter_in_order():
