@@ -211,3 +211,33 @@ def test_loader_with_sampler_feeds_disjoint_batches():
     seen = [int(v) for (b,) in loader for v in b.numpy()]
     everyone = _gather(seen)
     assert sorted(v for p in everyone for v in p) == list(range(16 * world))
+
+
+@pytest.mark.gpu
+def test_cuda_tensors_through_the_chosen_path():
+    """CuPy arrays: all-reduce and broadcast (host memory unless NCCL or a CUDA-aware MPI), and DDP on the
+    device against one process on the CPU."""
+    rank, world = dist.get_rank(), dist.get_world_size()
+    path = dist.gpu_path()
+    assert path in ("nccl", "mpi", "host")
+    assert len(set(_gather(path))) == 1  # every rank takes the same path
+    t = mg.tensor(np.arange(6.0).reshape(2, 3) + rank, device="cuda")
+    dist.all_reduce(t)
+    assert t.device.startswith("cuda")
+    np.testing.assert_array_equal(t.cpu().numpy(), sum(np.arange(6.0).reshape(2, 3) + r for r in range(world)))
+    base = mg.tensor(np.arange(12.0).reshape(3, 4) * (rank + 1), device="cuda")
+    dist.all_reduce(base.transpose(0, 1))  # a non-contiguous view: the result lands in base
+    np.testing.assert_array_equal(base.cpu().numpy(), np.arange(12.0).reshape(3, 4) * sum(range(1, world + 1)))
+    b = mg.tensor(np.full(3, float(rank)), device="cuda")
+    dist.broadcast(b, src=world - 1)
+    np.testing.assert_array_equal(b.cpu().numpy(), np.full(3, world - 1.0))
+
+    x, y = _data(4 * world)
+    single = _net(seed=11)
+    ddp = mg.nn.parallel.DistributedDataParallel(_net(seed=11 + rank).to("cuda"), bucket_cap_mb=200 / 2**20)
+    F.cross_entropy(single(x), y).backward()
+    xs, ys = _shard(x, rank, world).to("cuda"), _shard(y, rank, world).to("cuda")
+    F.cross_entropy(ddp(xs), ys).backward()
+    for (name, p), q in zip(ddp.module.named_parameters(), single.parameters()):
+        assert p.grad.device.startswith("cuda")
+        np.testing.assert_allclose(p.grad.cpu().numpy(), q.grad.numpy(), rtol=0, atol=TOL, err_msg=name)
