@@ -201,6 +201,24 @@ def test_multihead_attention_unbatched_matches_pytorch():
     np.testing.assert_allclose(to_numpy(w), to_numpy(t_w), atol=1e-12)
 
 
+@needs_torch
+def test_multihead_attention_float32_state_dict_from_pytorch():
+    """A float32 PyTorch layer's state dict, as NumPy arrays, loads into the default (float32) layer unchanged."""
+    torch.manual_seed(2)
+    ref = torch.nn.MultiheadAttention(16, 4, batch_first=True)
+    layer = nn.MultiheadAttention(16, 4, batch_first=True)
+    result = layer.load_state_dict({k: v.detach().numpy() for k, v in ref.state_dict().items()})
+    assert not result.missing_keys and not result.unexpected_keys
+    x = _rng(8).standard_normal((2, 7, 16)).astype(np.float32)
+    pad = np.zeros((2, 7), dtype=bool)
+    pad[1, 5:] = True
+    out, w = layer(mg.tensor(x), mg.tensor(x), mg.tensor(x), key_padding_mask=mg.tensor(pad))
+    t_out, t_w = ref(*(torch.tensor(x),) * 3, key_padding_mask=torch.tensor(pad))
+    assert out.dtype == np.float32 and w.dtype == np.float32
+    np.testing.assert_allclose(to_numpy(out), to_numpy(t_out), atol=1e-5)
+    np.testing.assert_allclose(to_numpy(w), to_numpy(t_w), atol=1e-6)
+
+
 def test_multihead_attention_parameters_and_initialisation():
     mg.manual_seed(0)
     layer = nn.MultiheadAttention(16, 4)
