@@ -196,3 +196,27 @@ def test_nvrtc_check_sees_double_precision():
     options = ["-arch=compute_80"]
     assert nvrtc_check.double_instructions(nvrtc.compile(source % "0.1", options))
     assert not nvrtc_check.double_instructions(nvrtc.compile(source % "0.1f", options))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kernel,first,second", [
+    ("lstm_backward", "dgates[k] = ", "dgates[k + H] = "),  # the input and forget gates' gradients swapped
+    ("gru_forward", "gates[k] = r; gates[k + H] = z;", "gates[k] = z; gates[k + H] = r;"),  # r and z swapped
+])
+def test_a_broken_kernel_is_caught(kernel, first, second, kernels, monkeypatch):
+    """The checks are not blind: two gates swapped in one kernel make the fused layer disagree."""
+    from test_rnn_fused import _layer_on, _results  # noqa: PLC0415
+
+    params_in, params_out, body = F._KERNEL_SOURCES[kernel]
+    marker = "\0"
+    broken = body.replace(first, marker).replace(second, first).replace(marker, second)
+    assert broken != body
+    monkeypatch.setitem(F._KERNEL_SOURCES, kernel, (params_in, params_out, broken))
+    monkeypatch.setattr(F, "_kernels", {})  # build the kernels again from the broken source
+    kind = kernel.split("_")[0]
+    layer = _layer_on(kind, "cuda", np.float64, fused=True)
+    with_kernels = _results(layer, kind, "cuda", np.float64, None)
+    layer.zero_grad()
+    monkeypatch.setattr(F, "USE_CUDA_KERNELS", False)
+    portable = _results(layer, kind, "cuda", np.float64, None)
+    assert any(not np.allclose(a, b, rtol=1e-6, atol=1e-8) for a, b in zip(with_kernels, portable))
