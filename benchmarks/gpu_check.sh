@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On a machine with an NVIDIA GPU: the gpu tests on the real device, then the GPU benchmark rows (W1-W5, and
 # W2 at hidden 1024, batch 256) with minigrad on CuPy against PyTorch on CUDA; one table at the end.
-# Needs CuPy (cupy-cuda12x or cupy-cuda13x), PyTorch with CUDA, pytest and hypothesis.  About 3-5 minutes.
+# Needs CuPy (cupy-cuda12x or cupy-cuda13x), PyTorch with CUDA, pytest and hypothesis.  At most 5 minutes (each part has a time limit).
 #
 #   bash benchmarks/gpu_check.sh            # from the repository root or anywhere
 #   PYTHON=.venv/bin/python bash benchmarks/gpu_check.sh
@@ -36,14 +36,14 @@ EOF
 
 echo "== the gpu tests on the real device"
 tests_log="$out/gpu-check-tests.txt"
-timeout 180 "$py" -m pytest -q -m gpu -p no:cacheprovider tests 2>&1 | tee "$tests_log"
+timeout 150 "$py" -m pytest -q -m gpu -p no:cacheprovider tests 2>&1 | tee "$tests_log"
 tests_rc=${PIPESTATUS[0]}
 tests_summary=$(grep -E "passed|failed|error" "$tests_log" | tail -1)
 
 echo "== the GPU benchmark rows"
 bench_log="$out/gpu-check-bench.txt"
-timeout 240 "$py" -m benchmarks --device cuda --workloads W1,W2,W3,W4,W5,W2-large --frameworks minigrad,torch \
-    --steps 20 --warmup 3 --timeout 60 --json "$out/gpu-check.json" > "$bench_log"
+timeout 140 "$py" -m benchmarks --device cuda --workloads W1,W2,W3,W4,W5,W2-large --frameworks minigrad,torch \
+    --steps 20 --warmup 3 --timeout 40 --json "$out/gpu-check.json" > "$bench_log"
 bench_rc=$?
 
 {
