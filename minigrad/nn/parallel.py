@@ -48,6 +48,10 @@ class DistributedDataParallel(Module):
       gradient in an iteration; otherwise the next forward raises).
     * ``state_dict()`` keys start with ``module.``, as in PyTorch; ``ddp.module``
       is the wrapped model.
+
+    ``device_ids``, ``output_device``, ``dim``, ``process_group``, ``check_reduction``,
+    ``gradient_as_bucket_view`` and ``static_graph`` are accepted so that PyTorch code runs, and ignored
+    (one process drives one device; there is one process group).
     """
 
     def __init__(self, module, device_ids=None, output_device=None, dim=0, broadcast_buffers=True,
@@ -172,6 +176,9 @@ class DistributedDataParallel(Module):
 
     def _reduce(self, bucket):
         params = bucket.params
+        if self.world_size == 1 and not self.find_unused_parameters:
+            bucket.done = True  # a world of one: the average is the gradient itself
+            return
         xp = B.xp_of(params[0].data)
         if self.find_unused_parameters:
             used = xp.asarray([p.grad is not None and id(p) not in self._unused for p in params], dtype=xp.int32)
@@ -183,8 +190,7 @@ class DistributedDataParallel(Module):
              else xp.zeros(p.data.size, dtype=p.dtype))
             for p in params])
         flat_t = Tensor(flat)
-        if self.world_size > 1:
-            dist.all_reduce(flat_t)
+        dist.all_reduce(flat_t)
         flat = flat_t.data
         flat /= self.world_size
         offset = 0
