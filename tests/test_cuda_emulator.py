@@ -41,6 +41,8 @@ def test_device_arrays_are_not_numpy_and_refuse_implicit_conversion(cp):
             convert(a)
     with pytest.raises(TypeError, match="Unsupported type"):
         cp.tanh(np.ones(3))
+    with pytest.raises(TypeError, match="Unsupported type"):
+        cp.add(a[0], [1.0, 2.0, 3.0])  # CuPy's ufuncs take no lists either
     with pytest.raises(ValueError, match="non-scalar numpy.ndarray cannot be used for fill"):
         a[0] = np.ones(3, dtype=np.float32)
     np.testing.assert_array_equal(a.get(), np.arange(6).reshape(2, 3))

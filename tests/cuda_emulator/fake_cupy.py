@@ -526,6 +526,9 @@ class _Ufunc:
         self.nin, self.nout, self.nargs = real.nin, real.nout, real.nargs
 
     def __call__(self, *args, **kwargs):
+        for a in args:  # CuPy's ufuncs take arrays and scalars, not sequences
+            if isinstance(a, (list, tuple)):
+                raise TypeError(f"cupy.{self.name}: Unsupported type {type(a)}")
         return _call(f"cupy.{self.name}", self._real, self._np, args, kwargs)
 
     def __getattr__(self, method):
