@@ -16,6 +16,7 @@ and parallel text streams included.
 from __future__ import annotations
 
 import numbers
+import os
 import sys
 
 import numpy as np
@@ -32,6 +33,15 @@ def rank() -> int:
 def world_size() -> int:
     """The number of ranks (1 without a process group)."""
     return dist.get_world_size() if dist.is_initialized() else 1
+
+
+def launched_ranks() -> int:
+    """How many processes ``mpiexec`` started, from the environment it sets (1 when not under MPI)."""
+    for key in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE"):
+        value = os.environ.get(key, "")
+        if value.isdigit():
+            return int(value)
+    return 1
 
 
 def is_main() -> bool:
@@ -55,6 +65,10 @@ class Run:
             dist.init_process_group(backend="mpi")
         self.rank, self.world = rank(), world_size()
         self.is_main = self.rank == 0
+        launched = launched_ranks()
+        if not self.distributed and launched > 1:
+            sys.stderr.write(f"minigrad: warning: started as one of {launched} processes (mpiexec) without "
+                             "--distributed: each process trains the whole model on its own\n")
         if self.distributed and batch_size is not None and batch_size % self.world:
             # The same on every rank: each exits, no abort needed; rank 0 says why.
             if self.is_main:

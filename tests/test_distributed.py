@@ -312,3 +312,15 @@ def test_cli_distributed_expected_failure_ends_the_job(tmp_path):
     assert res.returncode == 2
     assert "minigrad: error:" in res.stderr and "Traceback" not in res.stderr
     assert time.monotonic() - start < 60
+
+
+
+def test_a_rank_started_by_mpiexec_without_distributed_warns():
+    """Under mpiexec (which sets PMI_SIZE) without --distributed, each process would train on its own: say so."""
+    env = dict(os.environ, PMI_SIZE="2")
+    code = "from models import parallel; parallel.Run(distributed=False, batch_size=32)"
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env, timeout=60)
+    assert res.returncode == 0 and "without --distributed" in res.stderr
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                         env={k: v for k, v in os.environ.items() if k != "PMI_SIZE"})
+    assert res.stderr == ""

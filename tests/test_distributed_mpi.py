@@ -241,3 +241,45 @@ def test_cuda_tensors_through_the_chosen_path():
     for (name, p), q in zip(ddp.module.named_parameters(), single.parameters()):
         assert p.grad.device.startswith("cuda")
         np.testing.assert_allclose(p.grad.cpu().numpy(), q.grad.numpy(), rtol=0, atol=TOL, err_msg=name)
+
+
+def test_batchnorm_normalises_each_rank_share():
+    """BatchNorm under DDP (no SyncBatchNorm): each rank normalises with its own share's statistics, so the
+    averaged gradient is the mean of the shares' single-process gradients, not the whole batch's; the
+    running statistics start every forward from rank 0's (broadcast_buffers)."""
+    rank, world = dist.get_rank(), dist.get_world_size()
+    rng = np.random.default_rng(5)
+    x = mg.tensor(rng.standard_normal((4 * world, 3)))
+    target = mg.tensor(rng.standard_normal((4 * world, 2)))
+
+    def make():
+        mg.manual_seed(2)
+        return mg.nn.Sequential(mg.nn.Linear(3, 4), mg.nn.BatchNorm1d(4), mg.nn.Tanh(), mg.nn.Linear(4, 2)).double()
+
+    shares = []
+    for r in range(world):  # one process, each share on its own
+        m = make()
+        F.mse_loss(m(_shard(x, r, world)), _shard(target, r, world)).backward()
+        shares.append([p.grad.numpy().copy() for p in m.parameters()])
+    whole = make()
+    F.mse_loss(whole(x), target).backward()
+    ddp = mg.nn.parallel.DistributedDataParallel(make())
+    F.mse_loss(ddp(_shard(x, rank, world)), _shard(target, rank, world)).backward()
+    for k, p in enumerate(ddp.parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), sum(s[k] for s in shares) / world, rtol=0, atol=TOL)
+    assert any(not np.allclose(p.grad.numpy(), q.grad.numpy()) for p, q in zip(ddp.parameters(), whole.parameters()))
+    bn = ddp.module[1]
+    means = _gather(bn.running_mean.numpy().copy())
+    assert not np.allclose(means[0], means[1])  # each rank updated them from its own share
+    with mg.no_grad():
+        ddp.eval()
+        ddp(x)  # no grad: no broadcast, the buffers stay each rank's own
+        assert np.array_equal(bn.running_mean.numpy(), means[rank])
+        ddp.train()
+    ddp(_shard(x, rank, world))  # a training forward: rank 0's buffers first, then this rank's share
+    mine = _shard(x, rank, world)
+    with mg.no_grad():
+        h = ddp.module[0](mine).numpy()
+    momentum = bn.momentum
+    expected = (1 - momentum) * means[0] + momentum * h.mean(0)
+    np.testing.assert_allclose(bn.running_mean.numpy(), expected, rtol=0, atol=TOL)
