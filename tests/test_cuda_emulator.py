@@ -222,3 +222,21 @@ def test_a_broken_kernel_is_caught(kernel, first, second, kernels, monkeypatch):
     monkeypatch.setattr(F, "USE_CUDA_KERNELS", False)
     portable = _results(layer, kind, "cuda", np.float64, None)
     assert any(not np.allclose(a, b, rtol=1e-6, atol=1e-8) for a, b in zip(with_kernels, portable))
+
+
+@pytest.mark.gpu
+def test_nvrtc_check_compiles_the_instantiations_the_layers_use(kernels, monkeypatch):
+    """Every kernel code the fused layers generate (both dtypes, with and without lengths) is one NVRTC checks."""
+    from test_rnn_fused import _layer_on, _results  # noqa: PLC0415
+
+    from cuda_emulator import nvrtc_check  # noqa: PLC0415
+
+    monkeypatch.setattr(F, "_kernels", {})
+    for kind in ("gru", "lstm"):
+        for dtype in (np.float32, np.float64):
+            layer = _layer_on(kind, "cuda", dtype, fused=True)
+            for lengths in (None, [5, 2, 4]):
+                _results(layer, kind, "cuda", dtype, lengths)
+    used = {code for kernel in F._kernels.values() for code in kernel.cached_codes.values()}
+    assert len(used) == 8  # 4 kernels x 2 dtypes
+    assert used <= nvrtc_check.generated_codes()

@@ -19,6 +19,7 @@ import sys
 import numpy as np
 
 ARCHS = ("compute_80", "compute_90")
+RAW_NDIM = {"b_hn": 1}  # raw arguments that are not (B, G*H) gate rows
 DTYPES = (np.float32, np.float64)
 
 
@@ -91,14 +92,24 @@ def kernel_sources():
             in_types = tuple(None if p.dtype is not None else dtype for p in params[: ek.nin])
             out_types = tuple(dtype for _ in params[ek.nin:])
             _, _, type_map = ek._decide_params_type(in_types, out_types)
-            # as minigrad calls them: (B, H) arrays reduced to 1-d, raw gate rows (B, G*H), one int32 scalar
+            # as minigrad calls them: (B, H) arrays reduced to 1-d, raw gate rows (B, G*H) or a raw bias (H,),
+            # one int32 scalar (test_cuda_emulator checks that these are the instantiations the layers use)
             arginfos = [k._ArgInfo(3, cp._core._scalar.CScalar, p.dtype, 0, True, True) if p.dtype is not None
-                        else k._ArgInfo(1, core._ndarray_base, np.dtype(dtype), 2 if p.raw else 1, True, True)
+                        else k._ArgInfo(1, core._ndarray_base, np.dtype(dtype),
+                                        RAW_NDIM.get(p.name, 2) if p.raw else 1, True, True)
                         for p in params]
             arginfos.append(k._ArgInfo(2, cp._core._carray.Indexer, None, 1, True, True))
             code = k._get_elementwise_kernel_code(tuple(arginfos), type_map, ek.params, ek.operation, ek.name,
                                                   ek.preamble)
             yield ek.name, np.dtype(dtype), kernels.cupy_source(code)
+
+
+def generated_codes():
+    """The generated kernel code (without CuPy's headers) of every instantiation :func:`kernel_sources` makes."""
+    from cuda_emulator import kernels  # noqa: PLC0415
+
+    prefix = kernels.cupy_source("")
+    return {source[len(prefix):] for _, _, source in kernel_sources()}
 
 
 def compiler_options(arch):
