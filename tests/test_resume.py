@@ -158,3 +158,42 @@ def test_charlm_resume(tmp_path, monkeypatch):
     _resumed_equals_straight(tmp_path, monkeypatch, LM.train, "charlm.npz", module=LM, text=text, embed=8,
                              hidden=16, epochs=2, batch_size=4, seq_len=16, max_steps=5, dropout=0.1,
                              sample_length=20, quiet=True)
+
+
+def test_ctrl_c_in_a_real_process_prints_one_line_and_leaves_a_resumable_checkpoint(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    child = f"""
+import sys, numpy as np, minigrad as mg
+from minigrad import cli
+def digits():
+    rng = np.random.default_rng(0)
+    x = rng.random((2000, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, 2000).astype(np.int64)
+    return mg.datasets.ImageSplit(x[:1800], y[:1800], x[1800:], y[1800:])
+mg.datasets.mnist5k = digits
+sys.exit(cli.main(["train", "lenet", "--epochs", "50", "--batch-size", "64", "--quiet", "--out", {str(out)!r}]))
+"""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.Popen([sys.executable, "-c", child], cwd=root, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    ckpt = out / "lenet5.npz"
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and not ckpt.exists() and proc.poll() is None:
+            time.sleep(0.1)
+        assert ckpt.exists(), "no checkpoint after the first epoch"
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "interrupted during epoch" in lines[0] and f"--resume {ckpt}" in lines[0], err
+    assert mg.load(str(ckpt))["resume"]["epoch"] >= 1
