@@ -364,20 +364,22 @@ class _EmulatedKernel:
 
     def __call__(self, *args):
         assert len(args) == len(self.params), f"{self.name}: {len(args)} arguments for {len(self.params)} params"
-        env, outputs, size = {"tanh": np.tanh}, set(), None
+        env, outputs, shape = {"tanh": np.tanh}, set(), None
         for k, ((pname, raw), value) in enumerate(zip(self.params, args)):
             if isinstance(value, np.ndarray):
-                assert value.flags.c_contiguous, f"{self.name}: {pname} is not contiguous"
-                flat = value.reshape(-1)  # a view: writes reach the caller's array
-                if not raw:
-                    assert size in (None, flat.size), f"{self.name}: {pname} has {flat.size} elements, not {size}"
-                    size = flat.size
+                if raw:
+                    assert value.flags.c_contiguous, f"{self.name}: {pname} is not contiguous"
+                    value = value.reshape(-1)  # a view: writes reach the caller's array
+                else:  # elementwise: broadcast like CuPy (a (B, H) gate view, an (H,) bias row)
+                    shape = np.broadcast_shapes(value.shape, shape or value.shape)
                     if k >= self.n_in:
                         outputs.add(pname)
-                env[pname] = flat
+                env[pname] = value
             else:
                 env[pname] = int(value)
-        env["i"] = np.arange(size)
+        for pname in outputs:
+            assert env[pname].shape == shape, f"{self.name}: output {pname} is {env[pname].shape}, not {shape}"
+        env["i"] = np.arange(int(np.prod(shape))).reshape(shape)
         for statement in filter(None, (st.strip() for st in self.body.split(";"))):
             if statement.startswith("const ptrdiff_t "):
                 statement = statement[len("const ptrdiff_t "):].replace("/", "//")
@@ -403,6 +405,7 @@ def test_cuda_kernel_sources_emulated_on_numpy_match_portable_path(kind, lengths
     rng = np.random.default_rng(11)
     x_np = rng.uniform(-1, 1, (5, 3, 3))
     state_np = [rng.uniform(-1, 1, (4, 3, 4)) for _ in range(2 if kind == "lstm" else 1)]
+    monkeypatch.setattr(F, "USE_CPU_KERNELS", False)
     portable = run_layer(layer, kind, x_np, state_np, lengths)
     monkeypatch.setattr(F, "_cuda_kernels", _emulated_kernels)
     emulated = run_layer(layer, kind, x_np, state_np, lengths)

@@ -44,10 +44,13 @@ the unrolled path does.  In backward such a row's ``dh`` passes straight to
 from the last step down, so each sequence's state stays ``h_0`` until its own
 last real step: it starts there, as with PyTorch's packed sequences.
 
-On CuPy the per-step elementwise work of the LSTM and the (``reset_after``)
-GRU runs as one ``cupy.ElementwiseKernel`` per step forward and one per step
-backward (:data:`USE_CUDA_KERNELS`); everything else (and the fallback) is
-the portable code below, which works on NumPy and CuPy alike.
+The per-step elementwise work of the LSTM and the (``reset_after``) GRU,
+forward and backward, is one kernel per step written once in CuPy's
+``ElementwiseKernel`` conventions: on CuPy it runs as a CUDA kernel
+(:data:`USE_CUDA_KERNELS`), on NumPy as C compiled by the system C compiler
+(:mod:`minigrad._cpu_kernels`, :data:`USE_CPU_KERNELS`; off with
+``MINIGRAD_CPU_KERNELS=0`` or without a compiler).  Everything else, and the
+fallback, is the portable code below, which works on NumPy and CuPy alike.
 
 The backward is written on raw arrays, so it cannot be differentiated again:
 ``create_graph=True`` through a fused layer raises the engine's clear error.
@@ -61,6 +64,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _backend as B
+from .. import _cpu_kernels as _cpu
 from ..engine import Op, Tensor
 from ._common import constant, xp_of
 
@@ -68,6 +72,11 @@ __all__ = ["RNNLayerOp", "GRULayerOp", "LSTMLayerOp", "rnn_layer", "gru_layer", 
 
 #: Use the fused CUDA kernels for the LSTM and GRU steps on CuPy arrays (False: the portable path).
 USE_CUDA_KERNELS = True
+#: Use the same kernels compiled for the CPU on NumPy arrays (False, or MINIGRAD_CPU_KERNELS=0: the portable path).
+USE_CPU_KERNELS = True
+#: The dtypes that use them.  float64 stays on NumPy: C's double tanh is a library call per element, slower
+#: than NumPy's vectorised one (float uses the runner's vectorisable tanh).  The tests run float64 too.
+CPU_KERNEL_DTYPES = (np.float32,)
 
 
 # ----------------------------------------------------------------------------- small helpers
@@ -154,73 +163,72 @@ def _wrap_grads(op, grads):
     return tuple(None if g is None or not need else constant(g) for g, need in zip(grads, op.needs_input_grad))
 
 
-# ----------------------------------------------------------------------------- CUDA kernels
-# One thread per (batch row, hidden unit): ``i`` = b * H + j runs over the (B, H) arrays.  The gate rows
-# (B, G*H) are "raw" arguments, indexed by hand: thread (b, j) reads and writes gate number q of its unit
-# at flat index b * G * H + q * H + j.  Sigmoid uses the same tanh form as _sigmoid_.  (``i`` and ``n``
-# are reserved names in CuPy kernels: the candidate gate is called ``cand``.)
+# ----------------------------------------------------------------------------- fused kernels (GPU and CPU)
+# One source per kernel, in CuPy's ElementwiseKernel conventions: on CuPy arrays it is a CUDA kernel
+# (cupy.ElementwiseKernel), on NumPy arrays a C loop compiled by the system C compiler
+# (minigrad._cpu_kernels).  Every parameter is elementwise over one step's (B, H) arrays; a gate is a
+# (B, H) column block of the (B, G*H) gate rows (a strided view, no copy), the GRU's b_hn an (H,) row
+# broadcast over the batch.  Outputs are read before they are written where the gate arrays are updated in
+# place.  Sigmoid uses the same tanh form as _sigmoid_.  (``i`` and ``n`` are reserved names in CuPy
+# kernels: the candidate gate is called ``cand``; ``do`` is a C keyword: the output gate's gradient is
+# ``d_o``.)
 _KERNEL_SOURCES = {
     "lstm_forward": (
-        "T c_prev, int32 H",
-        "raw T gates, T c_new, T h_new, T tanh_c",
+        "T c_prev",
+        "T gi, T gf, T gg, T go, T c_new, T h_new, T tanh_c",
         """
-        const ptrdiff_t k = (i / H) * 4 * H + i % H;
         const T half = 0.5;
-        const T in_g = half * tanh(half * gates[k]) + half;
-        const T f = half * tanh(half * gates[k + H]) + half;
-        const T g = tanh(gates[k + 2 * H]);
-        const T o = half * tanh(half * gates[k + 3 * H]) + half;
-        gates[k] = in_g; gates[k + H] = f; gates[k + 2 * H] = g; gates[k + 3 * H] = o;
+        const T in_g = half * tanh(half * gi) + half;
+        const T f = half * tanh(half * gf) + half;
+        const T g = tanh(gg);
+        const T o = half * tanh(half * go) + half;
+        gi = in_g; gf = f; gg = g; go = o;
         const T c = f * c_prev + in_g * g;
         const T tc = tanh(c);
         c_new = c; tanh_c = tc; h_new = o * tc;
         """,
     ),
     "lstm_backward": (
-        "raw T gates, T c_prev, T tanh_c, T dh, T dc, int32 H",
-        "raw T dgates, T dc_prev",
+        "T in_g, T f, T g, T o, T c_prev, T tanh_c, T dh, T dc",
+        "T di, T df, T dg, T d_o, T dc_prev",
         """
-        const ptrdiff_t k = (i / H) * 4 * H + i % H;
-        const T in_g = gates[k], f = gates[k + H], g = gates[k + 2 * H], o = gates[k + 3 * H];
         const T dcell = dc + dh * o * (1 - tanh_c * tanh_c);
-        dgates[k] = dcell * g * in_g * (1 - in_g);
-        dgates[k + H] = dcell * c_prev * f * (1 - f);
-        dgates[k + 2 * H] = dcell * in_g * (1 - g * g);
-        dgates[k + 3 * H] = dh * tanh_c * o * (1 - o);
+        di = dcell * g * in_g * (1 - in_g);
+        df = dcell * c_prev * f * (1 - f);
+        dg = dcell * in_g * (1 - g * g);
+        d_o = dh * tanh_c * o * (1 - o);
         dc_prev = dcell * f;
         """,
     ),
     "gru_forward": (
-        "T h_prev, raw T gh, raw T b_hn, int32 H",
-        "raw T gates, T hn, T h_new",
+        "T h_prev, T rec_r, T rec_z, T rec_n, T b_hn",
+        "T gr, T gz, T gn, T hn, T h_new",
         """
-        const ptrdiff_t j = i % H, k = (i / H) * 3 * H + j;
         const T half = 0.5;
-        const T r = half * tanh(half * (gates[k] + gh[k])) + half;
-        const T z = half * tanh(half * (gates[k + H] + gh[k + H])) + half;
-        const T hn_v = gh[k + 2 * H] + b_hn[j];
-        const T cand = tanh(gates[k + 2 * H] + r * hn_v);
-        gates[k] = r; gates[k + H] = z; gates[k + 2 * H] = cand;
+        const T r = half * tanh(half * (gr + rec_r)) + half;
+        const T z = half * tanh(half * (gz + rec_z)) + half;
+        const T hn_v = rec_n + b_hn;
+        const T cand = tanh(gn + r * hn_v);
+        gr = r; gz = z; gn = cand;
         hn = hn_v;
         h_new = cand + z * (h_prev - cand);
         """,
     ),
     "gru_backward": (
-        "raw T gates, T hn, T h_prev, T dh, int32 H",
-        "raw T dgi, raw T dgh, T skip",
+        "T r, T z, T cand, T hn, T h_prev, T dh",
+        "T dr_i, T dz_i, T dn_i, T dr_h, T dz_h, T dn_h, T skip",
         """
-        const ptrdiff_t k = (i / H) * 3 * H + i % H;
-        const T r = gates[k], z = gates[k + H], cand = gates[k + 2 * H];
         const T dn = dh * (1 - z) * (1 - cand * cand);
         const T dz = dh * (h_prev - cand) * z * (1 - z);
         const T dr = dn * hn * r * (1 - r);
-        dgi[k] = dr; dgi[k + H] = dz; dgi[k + 2 * H] = dn;
-        dgh[k] = dr; dgh[k + H] = dz; dgh[k + 2 * H] = dn * r;
+        dr_i = dr; dz_i = dz; dn_i = dn;
+        dr_h = dr; dz_h = dz; dn_h = dn * r;
         skip = dh * z;
         """,
     ),
 }
 _kernels = {}
+_cpu_kernel_cache = {}
 
 
 def _cuda_kernels(xp, dtype):
@@ -234,6 +242,30 @@ def _cuda_kernels(xp, dtype):
         for name, (params_in, params_out, body) in _KERNEL_SOURCES.items():
             _kernels[name] = xp.ElementwiseKernel(params_in, params_out, body, "minigrad_" + name)
     return _kernels
+
+
+def _cpu_kernels(dtype):
+    """The same kernels compiled for the CPU (minigrad._cpu_kernels), or None: off, no compiler, not float."""
+    if not USE_CPU_KERNELS or dtype not in CPU_KERNEL_DTYPES or not _cpu.available():
+        return None
+    if not _cpu_kernel_cache:
+        for name, (params_in, params_out, body) in _KERNEL_SOURCES.items():
+            _cpu_kernel_cache[name] = _cpu.ElementwiseKernel(params_in, params_out, body, "minigrad_" + name)
+    return _cpu_kernel_cache
+
+
+def _fused_kernels(xp, dtype):
+    """The step kernels for ``xp``'s arrays: CUDA on CuPy, compiled C on NumPy; None: the portable code."""
+    kernels = _cuda_kernels(xp, dtype)
+    if kernels is None and xp is np:
+        kernels = _cpu_kernels(dtype)
+    return kernels
+
+
+def _blocks(a, count):
+    """The ``count`` equal column blocks of a (B, count*H) array, as views (the gates of one step)."""
+    width = a.shape[-1] // count
+    return [a[..., k * width:(k + 1) * width] for k in range(count)]
 
 
 # ----------------------------------------------------------------------------- the ops
@@ -372,13 +404,13 @@ class LSTMLayerOp(_RecurrentLayerOp):
         recurrent = xp.empty(gates.shape[1:], dtype=x.dtype)  # h_{t-1} W_hh^T of one step
         scratch = xp.empty(h0.shape, dtype=x.dtype)
         w_hh_t = w_hh.T
-        kernels = _cuda_kernels(xp, x.dtype)
+        kernels = _fused_kernels(xp, x.dtype)
         for t in self.order:
             g_t = gates[t]
             xp.matmul(h_in[t], w_hh_t, out=recurrent)
             g_t += recurrent
             if kernels is not None:
-                kernels["lstm_forward"](c_in[t], np.int32(hidden), g_t, c_out[t], h_out[t], tanh_c[t])
+                kernels["lstm_forward"](c_in[t], *_blocks(g_t, 4), c_out[t], h_out[t], tanh_c[t])
             else:
                 _sigmoid_(g_t[:, :2 * hidden])  # i, f
                 xp.tanh(g_t[:, 2 * hidden:3 * hidden], out=g_t[:, 2 * hidden:3 * hidden])  # g
@@ -407,7 +439,7 @@ class LSTMLayerOp(_RecurrentLayerOp):
         _, dc = _start_backward(self, None, grad_c_n, h_in.shape[1:], x.dtype)
         dh_prev, dc_prev, scratch = xp.empty_like(dh), xp.empty_like(dh), xp.empty_like(dh)
         dgates = xp.empty(gates.shape, dtype=x.dtype)
-        kernels = _cuda_kernels(xp, x.dtype)
+        kernels = _fused_kernels(xp, x.dtype)
         for t in reversed(self.order):
             if dout is not None:
                 dh += dout[t]
@@ -418,7 +450,8 @@ class LSTMLayerOp(_RecurrentLayerOp):
                 dc *= masks.run_f[t]
             d = dgates[t]
             if kernels is not None:
-                kernels["lstm_backward"](gates[t], c_in[t], tanh_c[t], dh, dc, np.int32(hidden), d, dc_prev)
+                kernels["lstm_backward"](*_blocks(gates[t], 4), c_in[t], tanh_c[t], dh, dc, *_blocks(d, 4),
+                                         dc_prev)
             else:
                 i, f, g, o = (gates[t][:, k * hidden:(k + 1) * hidden] for k in range(4))
                 di, df, dg, do = (d[:, k * hidden:(k + 1) * hidden] for k in range(4))
@@ -521,14 +554,14 @@ class GRULayerOp(_RecurrentLayerOp):
         recurrent = xp.empty(gates.shape[1:], dtype=gates.dtype)  # h_{t-1} W_hh^T: [h_r, h_z, h_n]
         scratch = xp.empty(h_out.shape[1:], dtype=gates.dtype)
         w_hh_t = w_hh.T
-        kernels = _cuda_kernels(xp, gates.dtype)
+        kernels = _fused_kernels(xp, gates.dtype)
         if kernels is not None and b_hn is None:
             b_hn = xp.zeros(hidden, dtype=gates.dtype)
         for t in self.order:
             a = gates[t]  # holds i_r, i_z, i_n (+ biases); becomes r, z, n
             xp.matmul(h_in[t], w_hh_t, out=recurrent)
             if kernels is not None:
-                kernels["gru_forward"](h_in[t], recurrent, b_hn, np.int32(hidden), a, hn[t], h_out[t])
+                kernels["gru_forward"](h_in[t], *_blocks(recurrent, 3), b_hn, *_blocks(a, 3), hn[t], h_out[t])
             else:
                 rz = a[:, :h2]
                 rz += recurrent[:, :h2]
@@ -587,7 +620,7 @@ class GRULayerOp(_RecurrentLayerOp):
         dgi = xp.empty(gates.shape, dtype=x.dtype)  # dL/d[i_r, i_z, i_n]: the input side, every step
         if self.reset_after:
             dgh = xp.empty(gates.shape, dtype=x.dtype)  # dL/d[h_r, h_z, h_n]: the recurrent side
-            kernels = _cuda_kernels(xp, x.dtype)
+            kernels = _fused_kernels(xp, x.dtype)
         else:
             drh = xp.empty_like(dh)  # dL/d(r * h_{t-1})
             kernels = None
@@ -600,7 +633,8 @@ class GRULayerOp(_RecurrentLayerOp):
                 dh *= masks.run_f[t]
             h_prev = h_in[t]
             if kernels is not None:
-                kernels["gru_backward"](gates[t], self.hn[t], h_prev, dh, np.int32(hidden), dgi[t], dgh[t], skip)
+                kernels["gru_backward"](*_blocks(gates[t], 3), self.hn[t], h_prev, dh, *_blocks(dgi[t], 3),
+                                        *_blocks(dgh[t], 3), skip)
             else:
                 r, z, n = gates[t][:, :hidden], gates[t][:, hidden:h2], gates[t][:, h2:]
                 dr, dz, dn = dgi[t][:, :hidden], dgi[t][:, hidden:h2], dgi[t][:, h2:]
