@@ -37,7 +37,10 @@ from contextlib import redirect_stdout
 
 from . import WORKLOADS, NoFloor
 
-FRAMEWORKS = ("minigrad", "torch", "numpy")
+FRAMEWORKS = ("minigrad", "minigrad-nokernels", "torch", "numpy")
+# minigrad with its compiled CPU kernels turned off (MINIGRAD_CPU_KERNELS=0): the NumPy-only figure.
+KERNELS_OFF = "minigrad-nokernels"
+MODULES = {"minigrad": "minigrad", KERNELS_OFF: "minigrad", "torch": "torch", "numpy": "numpy"}
 DEFAULT_WORKLOADS = ("W1", "W2", "W3", "W4", "W5")
 LARGE_ROWS = {"W1": "W1-large", "W2": "W2-large"}  # added by --size large
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -56,7 +59,8 @@ def parse_args(argv=None):
     parser.add_argument("--workloads", default=",".join(DEFAULT_WORKLOADS),
                         help="comma-separated ids: " + ", ".join(WORKLOADS) + " (default: W1-W5)")
     parser.add_argument("--frameworks", default=",".join(FRAMEWORKS),
-                        help="comma-separated, from minigrad, torch, numpy (default: all three)")
+                        help="comma-separated, from " + ", ".join(FRAMEWORKS) + f" (default: all; {KERNELS_OFF}"
+                             " is minigrad with MINIGRAD_CPU_KERNELS=0)")
     parser.add_argument("--threads", type=int, default=2,
                         help="threads for BLAS/OpenMP and PyTorch, the same for every framework (default 2)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
@@ -177,7 +181,7 @@ def _framework_missing(framework, device):
 
             if not torch.cuda.is_available():
                 return "PyTorch sees no CUDA device"
-    if framework == "minigrad" and device == "cuda":
+    if framework in ("minigrad", KERNELS_OFF) and device == "cuda":
         import minigrad as mg  # noqa: PLC0415
 
         if not mg.cuda.is_available():
@@ -199,7 +203,7 @@ def worker(args):
         if missing:
             result.update(status="n/a", reason=missing)
         else:
-            module = importlib.import_module(f"benchmarks.workloads_{args.framework}")
+            module = importlib.import_module(f"benchmarks.workloads_{MODULES[args.framework]}")
             if args.framework == "torch":
                 module.set_threads(args.threads)
             result["info"] = module.info(args.device)
@@ -213,6 +217,10 @@ def worker(args):
             if cfg["kind"] == "overhead":
                 result["us_per_op"] = result["median_ms"] * 1e3 / cfg["chain"]
                 result["min_us_per_op"] = result["min_ms"] * 1e3 / cfg["chain"]
+            if MODULES[args.framework] == "minigrad":  # were compiled CPU kernels on, and which ran
+                from minigrad import _cpu_kernels  # noqa: PLC0415
+
+                result["cpu_kernels"] = _cpu_kernels.status()
     except NoFloor as e:
         result.update(status="skipped", reason=str(e))
     except Exception as e:  # noqa: BLE001 - reported in the cell; the other cells still run
@@ -232,6 +240,8 @@ def run_cell(framework, workload, args):
     if args.variant:
         cmd += ["--variant", args.variant]
     env = dict(os.environ)
+    if framework == KERNELS_OFF:
+        env["MINIGRAD_CPU_KERNELS"] = "0"
     for name in THREAD_VARIABLES:
         env[name] = str(args.threads)
     env["PYTHONPATH"] = REPO_ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -384,17 +394,19 @@ def build_table(workload_ids, results, args):
     """Rows of strings (header first) and the notes under the table."""
     notes = []
     variant = f" [{args.variant}]" if args.variant else ""
-    header = ["workload", "unit", f"minigrad{variant} median / min", "torch median / min",
-              "numpy floor median / min", "minigrad / torch median (min)", "minigrad / numpy median (min)"]
+    header = ["workload", "unit", f"minigrad{variant} median / min", "minigrad, kernels off median / min",
+              "torch median / min", "numpy floor median / min", "minigrad / torch median (min)",
+              "kernels off / torch median (min)", "minigrad / numpy median (min)"]
     rows = [header]
     for wid in workload_ids:
         cells = {fw: results.get((fw, wid)) for fw in FRAMEWORKS}
         cfg = WORKLOADS[wid]
         unit = "ms / chain" if cfg["kind"] == "overhead" else "ms / step"
         rows.append([f"{wid} {cfg['kind']}", unit] + [cell_text(cells[fw], notes) for fw in FRAMEWORKS]
-                    + [ratio_text(cells["minigrad"], cells["torch"]), ratio_text(cells["minigrad"], cells["numpy"])])
+                    + [ratio_text(cells["minigrad"], cells["torch"]), ratio_text(cells[KERNELS_OFF], cells["torch"]),
+                       ratio_text(cells["minigrad"], cells["numpy"])])
         if cfg["kind"] == "overhead":
-            per_op = [f"{fw} {cells[fw]['us_per_op']:.1f} us/op" for fw in ("minigrad", "torch")
+            per_op = [f"{fw} {cells[fw]['us_per_op']:.1f} us/op" for fw in ("minigrad", KERNELS_OFF, "torch")
                       if cells[fw] and cells[fw]["status"] == "ok"]
             if per_op:
                 notes.append(f"{wid}: {cfg['chain']} elementwise ops forward + backward per chain: "
@@ -408,9 +420,27 @@ def build_table(workload_ids, results, args):
                 notes.append(f"{wid}: first-step losses differ ("
                              + ", ".join(f"{fw} {v:.5g}" for fw, v in losses.items())
                              + "): the frameworks are not computing the same thing")
+    notes += kernel_notes(results)
     na = sorted({f"{r['framework']}: {r['reason']}" for r in results.values() if r["status"] == "n/a"})
     notes += [f"n/a: {text}" for text in na]
     return rows, notes
+
+
+def kernel_notes(results):
+    """Whether minigrad's compiled CPU kernels were on in each minigrad column, and which compiler built them."""
+    notes = []
+    for fw in ("minigrad", KERNELS_OFF):
+        states = [r["cpu_kernels"] for (f, _), r in sorted(results.items()) if f == fw and r.get("cpu_kernels")]
+        if not states:
+            continue
+        on = [st for st in states if st["enabled"]]
+        if on:
+            used = sum(1 for st in on if st["loaded"])
+            notes.append(f"{fw}: compiled CPU kernels on ({on[0]['compiler_version'] or on[0]['compiler']}, "
+                         f"{on[0]['flags']}); used in {used} of {len(states)} rows")
+        else:
+            notes.append(f"{fw}: compiled CPU kernels off ({states[0]['reason']}): NumPy code only")
+    return notes
 
 
 def format_text_table(rows):

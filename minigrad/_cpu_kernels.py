@@ -64,8 +64,10 @@ ENV_CACHE = "MINIGRAD_KERNEL_CACHE"
 # Portable and fast: no -march=native (the cached library must run on any machine of this architecture);
 # -fno-math-errno lets the compiler inline sqrt and keep loops free of errno writes, -fno-trapping-math lets it
 # compute both sides of a ?: (no floating-point traps are enabled anyway): results are unchanged;
+# -ffp-contract=off: a * b + c is rounded twice, as NumPy does it (no fused multiply-add);
 # -fopenmp-simd reads '#pragma omp simd' (no OpenMP runtime).
-FLAGS = ("-O3", "-fPIC", "-shared", "-std=c99", "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd")
+FLAGS = ("-O3", "-fPIC", "-shared", "-std=c99", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off",
+         "-fopenmp-simd")
 
 _C_TYPES = {
     "bool": ("_Bool", ctypes.c_bool), "int8": ("int8_t", ctypes.c_int8), "uint8": ("uint8_t", ctypes.c_uint8),

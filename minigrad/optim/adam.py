@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .. import _backend as B
+from . import _kernels
 from .optimizer import Optimizer, state_zeros
 
 
@@ -55,6 +56,17 @@ class Adam(Optimizer):
             state["max_exp_avg_sq"] = state_zeros(param)
         state["step"] += 1
         step = state["step"]
+        bias_correction1 = 1 - beta1 ** step
+        bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
+        step_size = lr / bias_correction1
+
+        fused = None if group["amsgrad"] else _kernels.kernel("adam", param, grad)
+        if fused is not None:  # the same arithmetic as below, in one compiled pass over the parameter
+            decoupled = self.decoupled_weight_decay
+            fused(grad, 1 - lr * weight_decay if decoupled else 1.0, 0.0 if decoupled else weight_decay,
+                  -1.0 if group["maximize"] else 1.0, beta1, beta2, 1 - beta2, bias_correction2_sqrt, eps,
+                  -step_size, param, state["exp_avg"].data, state["exp_avg_sq"].data)
+            return
 
         if self.decoupled_weight_decay:
             d = self._effective_grad(param, grad, 0.0, group["maximize"])
@@ -74,9 +86,6 @@ class Adam(Optimizer):
         v *= beta2
         v += tmp
 
-        bias_correction1 = 1 - beta1 ** step
-        bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
-        step_size = lr / bias_correction1
         if group["amsgrad"]:
             v_max = state["max_exp_avg_sq"].data
             xp.maximum(v_max, v, out=v_max)  # never let the denominator shrink

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .. import _backend as B
 from ..engine import _wrap
+from . import _kernels
 from .optimizer import Optimizer
 
 
@@ -39,7 +40,19 @@ class SGD(Optimizer):
         xp = B.xp_of(param)
         lr, momentum = float(group["lr"]), float(group["momentum"])
         dampening = float(group["dampening"])
-        d = self._effective_grad(param, grad, float(group["weight_decay"]), group["maximize"])
+        weight_decay, sign = float(group["weight_decay"]), -1.0 if group["maximize"] else 1.0
+        if momentum == 0:
+            fused = _kernels.kernel("sgd", param, grad)
+            if fused is not None:  # the same arithmetic as below, in one compiled pass over the parameter
+                fused(grad, weight_decay, sign, -lr, param)
+                return
+        elif "momentum_buffer" in state:
+            fused = _kernels.kernel("sgd_momentum", param, grad)
+            if fused is not None:
+                fused(grad, weight_decay, sign, momentum, 1 - dampening, int(dampening != 0), int(group["nesterov"]),
+                      -lr, param, state["momentum_buffer"].data)
+                return
+        d = self._effective_grad(param, grad, weight_decay, group["maximize"])
         if momentum != 0:
             buf_tensor = state.get("momentum_buffer")
             if buf_tensor is None:  # first step: the buffer starts as the gradient itself
