@@ -202,8 +202,8 @@ def test_nvrtc_check_sees_double_precision():
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("kernel,first,second", [
-    ("lstm_backward", "dgates[k] = ", "dgates[k + H] = "),  # the input and forget gates' gradients swapped
-    ("gru_forward", "gates[k] = r; gates[k + H] = z;", "gates[k] = z; gates[k + H] = r;"),  # r and z swapped
+    ("lstm_backward", "di = ", "df = "),  # the input and forget gates' gradients swapped
+    ("gru_forward", "gr = r; gz = z;", "gr = z; gz = r;"),  # r and z swapped
 ])
 def test_a_broken_kernel_is_caught(kernel, first, second, kernels, monkeypatch):
     """The checks are not blind: two gates swapped in one kernel make the fused layer disagree."""

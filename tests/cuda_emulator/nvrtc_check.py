@@ -19,7 +19,10 @@ import sys
 import numpy as np
 
 ARCHS = ("compute_80", "compute_90")
-RAW_NDIM = {"b_hn": 1}  # raw arguments that are not (B, G*H) gate rows
+# Every argument is a (B, H) array; the gates' column blocks of the (B, G*H) gate rows and the GRU's bias
+# broadcast over the batch are strided views (not C-contiguous), so CuPy keeps two dimensions for all.
+STRIDED = {"gi", "gf", "gg", "go", "in_g", "f", "g", "o", "di", "df", "dg", "d_o", "rec_r", "rec_z", "rec_n", "b_hn",
+           "gr", "gz", "gn", "r", "z", "cand", "dr_i", "dz_i", "dn_i", "dr_h", "dz_h", "dn_h"}
 DTYPES = (np.float32, np.float64)
 
 
@@ -92,13 +95,11 @@ def kernel_sources():
             in_types = tuple(None if p.dtype is not None else dtype for p in params[: ek.nin])
             out_types = tuple(dtype for _ in params[ek.nin:])
             _, _, type_map = ek._decide_params_type(in_types, out_types)
-            # as minigrad calls them: (B, H) arrays reduced to 1-d, raw gate rows (B, G*H) or a raw bias (H,),
-            # one int32 scalar (test_cuda_emulator checks that these are the instantiations the layers use)
-            arginfos = [k._ArgInfo(3, cp._core._scalar.CScalar, p.dtype, 0, True, True) if p.dtype is not None
-                        else k._ArgInfo(1, core._ndarray_base, np.dtype(dtype),
-                                        RAW_NDIM.get(p.name, 2) if p.raw else 1, True, True)
+            # as minigrad calls them: 2-d (B, H) arrays, contiguous or strided (STRIDED)
+            # (test_cuda_emulator checks that these are the instantiations the layers use)
+            arginfos = [k._ArgInfo(1, core._ndarray_base, np.dtype(dtype), 2, p.name not in STRIDED, True)
                         for p in params]
-            arginfos.append(k._ArgInfo(2, cp._core._carray.Indexer, None, 1, True, True))
+            arginfos.append(k._ArgInfo(2, cp._core._carray.Indexer, None, 2, True, True))
             code = k._get_elementwise_kernel_code(tuple(arginfos), type_map, ek.params, ek.operation, ek.name,
                                                   ek.preamble)
             yield ek.name, np.dtype(dtype), kernels.cupy_source(code)
