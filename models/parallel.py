@@ -173,6 +173,6 @@ class EveryRankExit(SystemExit):
 
 
 def _fail(message):
-    sys.stderr.write(f"minigrad: {message}\n")
+    sys.stderr.write(f"minigrad: error: {message}\n")
     sys.stderr.flush()
     return 2
