@@ -80,7 +80,10 @@ def test_a_killed_save_leaves_no_temporary_file_behind_for_long(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", child], cwd=os.path.dirname(os.path.dirname(__file__)))
     try:
         deadline = time.time() + 60
-        while time.time() < deadline and not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]:
+        def written():  # the child's temporary file, once its first 100 kB are in it
+            return [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-") and p.stat().st_size >= 100000]
+
+        while time.time() < deadline and not written():
             time.sleep(0.05)
     finally:
         proc.kill()
