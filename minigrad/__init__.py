@@ -7,7 +7,7 @@ from ._backend import (  # noqa: F401
     DeviceError, bool_, cuda_available, double, float16, float32, float64, half, int8, int16, int32, int64,
     get_num_threads, get_rng_state, long, manual_seed, set_num_threads, set_rng_state, uint8,
 )
-from .engine import (  # noqa: F401
+from .autograd.engine import (  # noqa: F401
     BackwardError, Tensor, enable_grad, is_grad_enabled, no_grad, set_grad_enabled,
 )
 from . import ops as _ops  # noqa: F401  (attaches methods to Tensor)

@@ -10,46 +10,8 @@ import numbers
 import numpy as np
 
 from . import _backend as B
-from .engine import Tensor, _wrap
-
-
-def _infer_python_dtype(data):
-    """float32 for float data, int64 for ints, bool for bools (PyTorch's defaults)."""
-    arr = np.asarray(data)
-    if arr.dtype.kind == "f":
-        return B.DEFAULT_FLOAT
-    if arr.dtype.kind in "iu":
-        return B.DEFAULT_INT
-    if arr.dtype.kind == "b":
-        return np.dtype(np.bool_)
-    if arr.dtype.kind == "O" and arr.size:
-        raise TypeError(f"cannot make a tensor from {type(data).__name__} holding {type(arr.flat[0]).__name__}")
-    return arr.dtype
-
-
-def _to_array(data, dtype=None, device=None):
-    """Turn ``data`` into a NumPy/CuPy array of ``dtype`` on ``device``."""
-    dtype = B.to_dtype(dtype)
-    if isinstance(data, Tensor):
-        data = data.data
-    if isinstance(data, np.ndarray) or B.is_cupy_array(data):
-        arr = data if dtype is None or data.dtype == dtype else data.astype(dtype)
-    elif isinstance(data, np.generic):
-        arr = np.asarray(data, dtype=dtype)
-    else:
-        if isinstance(data, (list, tuple)) and data and isinstance(data[0], Tensor):
-            data = [d.item() if d.ndim == 0 else d.tolist() for d in data]
-        try:
-            arr = np.asarray(data, dtype=dtype if dtype is not None else _infer_python_dtype(data))
-        except ValueError as e:
-            raise ValueError(f"cannot make a tensor from this data (ragged nesting?): {e}") from None
-    if device is None:
-        if type(arr) is not np.ndarray and not isinstance(arr, np.ndarray):
-            if B.is_cupy_array(arr) and arr.device.id != 0:
-                raise B.DeviceError(B.one_gpu_message(f"a CuPy array on cuda:{arr.device.id}"))
-            return arr
-        return np.asarray(arr)
-    return B.to_device(arr, device)
+from .autograd.engine import Tensor, _wrap
+from .autograd.tensor_data import to_array as _to_array
 
 
 def tensor(data, dtype=None, device="cpu", requires_grad=False):

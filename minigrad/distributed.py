@@ -193,7 +193,7 @@ class _Done:
 
 
 def _array_of(tensor, who):
-    from .engine import Tensor  # noqa: PLC0415
+    from .autograd.engine import Tensor  # noqa: PLC0415
 
     if not isinstance(tensor, Tensor):
         raise TypeError(f"{who} expects a minigrad Tensor, got {type(tensor).__name__}")

@@ -18,7 +18,7 @@ import zipfile
 import numpy as np
 
 from . import _backend as B
-from .engine import Tensor
+from .autograd.engine import Tensor
 
 FORMAT = "minigrad-checkpoint"
 VERSION = 1

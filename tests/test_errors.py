@@ -122,7 +122,7 @@ def test_combining_with_unsupported_type():
 
 def test_extension_points_missing_a_required_method_are_clear_type_errors():
     """Op, Optimizer, LRScheduler, Dataset and RNNBase are abstract; Module and Function say what is missing."""
-    from minigrad.engine import Op
+    from minigrad.autograd.engine import Op
 
     class HalfOp(Op):
         def forward(self, x):

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import minigrad as mg
 from minigrad import nn
-from minigrad.engine import Op
+from minigrad.autograd.engine import Op
 from helpers import HAVE_TORCH, torch
 
 KINDS = ["rnn_tanh", "rnn_relu", "gru", "gru_textbook", "lstm"]

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import minigrad as mg
 from minigrad import nn
-from minigrad.engine import BackwardError
+from minigrad.autograd.engine import BackwardError
 from minigrad.ops import rnn_fused as F
 
 from test_rnn import KINDS, make_layer  # noqa: E402  (the same layer factory as the unrolled tests)

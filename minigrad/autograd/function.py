@@ -18,7 +18,7 @@ supports higher-order gradients.
 """
 from __future__ import annotations
 
-from ..engine import BackwardError, Op, Tensor, no_grad
+from .engine import BackwardError, Op, Tensor, _wrap, no_grad
 
 
 class FunctionCtx:
@@ -56,8 +56,6 @@ class _UserOp(Op):
         tensors = []
         for t, version in self.to_save:
             if id(t) in self.out_ids:  # an output: hand back one attached to this node
-                from ..engine import _wrap
-
                 t = _wrap(t.data, self if hasattr(self, "seq") else None, self.out_ids.index(id(t)))
             elif t._version[0] != version:
                 raise BackwardError(

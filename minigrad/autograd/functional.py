@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from .. import _backend as B
-from ..engine import Tensor, grad
+from .engine import Tensor
+from .grads import grad
 
 
 def hessian_vector_product(fn, inputs, vectors):

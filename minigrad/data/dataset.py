@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import _backend as B
 from ..creation import _to_array
-from ..engine import Tensor
+from ..autograd.engine import Tensor
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split"]
 

@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 
 from .. import _backend as B
-from ..engine import Tensor
+from ..autograd.engine import Tensor
 from .dataset import Subset, _generator, _is_array
 
 __all__ = ["DataLoader", "default_collate"]

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import _backend as B
 from ..creation import _to_array
-from ..engine import Tensor
+from ..autograd.engine import Tensor
 from .loader import default_collate
 
 __all__ = ["pad_sequences", "PadCollate", "lm_batches", "LMBatches", "sliding_windows"]

@@ -16,7 +16,7 @@ import tempfile
 
 import numpy as np
 
-from ..engine import Tensor
+from ..autograd.engine import Tensor
 
 __all__ = ["basic_tokenize", "Vocab", "CharVocab"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 from .. import _backend as B
-from ..engine import Tensor
+from ..autograd.engine import Tensor
 from ..ops._common import xp_of
 from ..ops.shape import cat
 from . import functional as F

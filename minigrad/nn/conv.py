@@ -11,7 +11,7 @@ import numbers
 import numpy as np
 
 from .. import _backend as B
-from ..engine import no_grad
+from ..autograd.engine import no_grad
 from ..ops.shape import pad as _pad
 from . import functional as F
 from .module import Module, Parameter

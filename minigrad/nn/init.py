@@ -16,7 +16,7 @@ import numbers
 import numpy as np
 
 from .. import _backend as B
-from ..engine import Tensor, no_grad
+from ..autograd.engine import Tensor, no_grad
 
 __all__ = [
     "calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_",

@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 
 from .. import _backend as B
-from ..engine import Tensor, no_grad
+from ..autograd.engine import Tensor, no_grad
 from . import functional as F
 from . import init
 from .functional.core import _normalize_padding_idx

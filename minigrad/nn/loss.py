@@ -6,7 +6,7 @@ appear in ``state_dict`` and follow ``.to(device)``.
 """
 from __future__ import annotations
 
-from ..engine import Tensor
+from ..autograd.engine import Tensor
 from . import functional as F
 from .functional.loss import _reduction
 from .module import Module

@@ -13,7 +13,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from .. import _backend as B
-from ..engine import Tensor, no_grad
+from ..autograd.engine import Tensor, no_grad
 
 
 class Parameter(Tensor):

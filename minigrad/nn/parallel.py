@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 from .. import _backend as B
 from .. import distributed as dist
-from ..engine import Tensor, is_grad_enabled, no_grad
+from ..autograd.engine import Tensor, is_grad_enabled, no_grad
 from .module import Module
 
 __all__ = ["DistributedDataParallel"]

@@ -53,7 +53,7 @@ import warnings
 import numpy as np
 
 from .. import _backend as B
-from ..engine import Tensor
+from ..autograd.engine import Tensor
 from ..ops._common import constant
 from ..ops.pointwise import relu, sigmoid, tanh, where
 from ..ops.rnn_fused import gru_layer, lstm_layer, rnn_layer

@@ -6,7 +6,7 @@ import numbers
 import numpy as np
 
 from .. import _backend as B
-from ..engine import Tensor, _wrap
+from ..autograd.engine import Tensor, _wrap
 
 xp_of = B.xp_of
 

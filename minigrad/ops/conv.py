@@ -42,7 +42,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..engine import Op
+from ..autograd.engine import Op
 from ._common import xp_of
 
 # ----------------------------------------------------------------------------- geometry helpers

@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 
 from .. import _backend as B
-from ..engine import Op, Tensor, is_grad_enabled
+from ..autograd.engine import Op, Tensor, is_grad_enabled
 from ._common import normalize_dims, tensor_method, xp_of
 
 

@@ -13,7 +13,7 @@ values: that is where minigrad differs from PyTorch).
 from __future__ import annotations
 
 from .. import _backend as B
-from ..engine import Tensor, is_grad_enabled
+from ..autograd.engine import Tensor, is_grad_enabled
 from ._common import tensor_method, xp_of
 from .pointwise import add, div, mul, sub
 

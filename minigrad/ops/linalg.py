@@ -4,7 +4,7 @@ from __future__ import annotations
 import collections
 import string
 
-from ..engine import Op, Tensor
+from ..autograd.engine import Op, Tensor
 from ._common import lift, tensor_method, xp_of
 
 

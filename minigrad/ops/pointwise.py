@@ -5,7 +5,7 @@ to the input's shape.
 """
 from __future__ import annotations
 
-from ..engine import Op, Tensor
+from ..autograd.engine import Op, Tensor
 from ._common import constant, lift, pair, tensor_method, xp_of
 
 # ----------------------------------------------------------------------------- arithmetic

@@ -8,7 +8,8 @@ from __future__ import annotations
 import builtins  # this module defines sum/max/min for tensors
 from collections import namedtuple
 
-from ..engine import Op, Tensor
+from ..autograd import engine
+from ..autograd.engine import Op, Tensor
 from ._common import constant, keepdim_shape, normalize_dims, tensor_method, xp_of
 
 
@@ -23,32 +24,7 @@ def _axis(dims, ndim):
     return None if len(dims) == ndim else dims
 
 
-class SumTo(Op):
-    """Sum ``x`` down to ``shape`` (undoes broadcasting); backward broadcasts back."""
-
-    def forward(self, x):
-        shape = tuple(self.shape)
-        lead = x.ndim - len(shape)
-        if lead < 0 or any(s != 1 and s != xs for s, xs in zip(shape, x.shape[lead:])):
-            raise ValueError(f"cannot sum shape {x.shape} down to shape {shape}")
-        axes = tuple(range(lead)) + tuple(
-            lead + i for i, s in enumerate(shape) if s == 1 and x.shape[lead + i] != 1
-        )
-        self.in_shape = x.shape
-        out = x.sum(axis=axes, keepdims=True) if axes else x
-        return out.reshape(shape)
-
-    def backward(self, grad):
-        return grad.expand(self.in_shape)
-
-
-@tensor_method()
-def sum_to(input, shape):
-    """Sum ``input`` over broadcast dimensions so that it has ``shape``."""
-    shape = tuple(shape)
-    if input.shape == shape:
-        return input
-    return SumTo.apply(input, shape=shape)
+sum_to = tensor_method()(engine.sum_to)  # the engine sums broadcast gradients back with it
 
 
 class Sum(Op):
@@ -294,7 +270,7 @@ class Prod(Op):
         if not (x.data == 0).any():
             return g * _spread(self.output, self.in_shape, self.dims, self.keepdim) / x
         # With zeros, out / x is 0/0: use the product of all the other elements.
-        from ..engine import is_grad_enabled
+        from ..autograd.engine import is_grad_enabled
 
         if is_grad_enabled():  # create_graph: the same product, built from differentiable ops
             return g * _product_of_others_differentiable(x, self.dims)

@@ -65,7 +65,7 @@ import numpy as np
 
 from .. import _backend as B
 from .. import _cpu_kernels as _cpu
-from ..engine import Op, Tensor
+from ..autograd.engine import Op, Tensor
 from ._common import constant, xp_of
 
 __all__ = ["RNNLayerOp", "GRULayerOp", "LSTMLayerOp", "rnn_layer", "gru_layer", "lstm_layer"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numbers
 
 from .. import _backend as B
-from ..engine import Op, Tensor
+from ..autograd.engine import BroadcastTo, Cast, Op, Tensor  # noqa: F401  (BroadcastTo, Cast: the engine uses them too)
 from ._common import constant, normalize_dims, tensor_method, xp_of
 from .index import scatter_add_flat
 
@@ -163,19 +163,6 @@ def t(input):
 
 Tensor.T = property(lambda self: permute(self, tuple(reversed(range(self.ndim)))), doc="All dimensions reversed.")
 Tensor.mT = property(lambda self: transpose(self, -2, -1), doc="The last two dimensions swapped (batched transpose).")
-
-
-class BroadcastTo(Op):
-    """Repeat size-1 (and missing leading) dimensions to reach ``shape`` without copying."""
-
-    is_view = True
-
-    def forward(self, x):
-        self.in_shape = x.shape
-        return xp_of(x).broadcast_to(x, self.shape)
-
-    def backward(self, grad):
-        return grad.sum_to(self.in_shape)
 
 
 @tensor_method()
@@ -503,17 +490,6 @@ def triu(input, diagonal=0):
 
 
 # ----------------------------------------------------------------------------- conversions
-
-
-class Cast(Op):
-    """Change the dtype; the gradient is cast back."""
-
-    def forward(self, x):
-        self.in_dtype = x.dtype
-        return x.astype(self.dtype)
-
-    def backward(self, grad):
-        return Cast.apply(grad, dtype=self.in_dtype)
 
 
 class ToDevice(Op):

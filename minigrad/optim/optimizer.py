@@ -27,7 +27,7 @@ from collections import defaultdict
 import numpy as np
 
 from .. import _backend as B
-from ..engine import Tensor, _wrap, enable_grad, no_grad
+from ..autograd.engine import Tensor, _wrap, enable_grad, no_grad
 
 
 class _RequiredParameter:

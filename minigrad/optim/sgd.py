@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import _backend as B
-from ..engine import _wrap
+from ..autograd.engine import _wrap
 from . import _kernels
 from .optimizer import Optimizer
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _backend as B
-from ..engine import Tensor, grad as _grad
+from ..autograd.engine import Tensor
+from ..autograd.grads import grad as _grad
 
 
 def _check_layer(layer, who):

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from .. import _backend as B
-from .. import engine
+from ..autograd.tape import _sequence
 from .bptt import _check_layer, _pyplot
 
 #: What each gate is called in a record, per layer kind, in the order of the weight rows.
@@ -35,7 +35,7 @@ class _StepWatch:
     def begin(self, t):
         self.step = t
         if self.key is not None:
-            self.starts[(self.key, t)] = next(engine._sequence)  # numbers only need to increase
+            self.starts[(self.key, t)] = next(_sequence)  # numbers only need to increase
 
     def note(self, **gates):
         if self.key is None or not self.keep_gates:  # a cell module run by hand while watching: not ours

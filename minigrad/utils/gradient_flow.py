@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _backend as B
-from ..engine import Tensor
+from ..autograd.engine import Tensor
 
 
 def _recurrent_layer(model, layer):

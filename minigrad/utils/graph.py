@@ -8,7 +8,7 @@ import subprocess
 import numpy as np
 
 from .. import _backend as B
-from ..engine import Tensor
+from ..autograd.engine import Tensor
 
 #: What to tell a user who asks for a picture without Graphviz.
 NO_GRAPHVIZ = ("rendering DOT needs Graphviz's 'dot' program on the PATH: install Graphviz itself "

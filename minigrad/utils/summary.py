@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..creation import zeros
-from ..engine import no_grad
+from ..autograd.engine import no_grad
 
 
 class Summary:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _backend as B
-from ..engine import Tensor, grad as _grad
+from ..autograd.engine import Tensor
+from ..autograd.grads import grad as _grad
 from .bptt import _check_layer
 from .gates import _watching
 from .graph import Dot

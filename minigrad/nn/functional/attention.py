@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from ... import _backend as B
-from ...engine import Tensor
+from ...autograd.engine import Tensor
 from ...ops._common import xp_of
 from ...ops.pointwise import where
 from .core import dropout

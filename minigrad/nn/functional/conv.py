@@ -11,7 +11,7 @@ import numbers
 import numpy as np
 
 from ... import _backend as B
-from ...engine import Tensor, is_grad_enabled
+from ...autograd.engine import Tensor, is_grad_enabled
 from ...ops.conv import (
     AvgPool2d, Conv2d, Conv2dInputGrad, ConvGeometry, Fold, MaxPool2d, PoolGeometry, Unfold, max_pool_with_argmax,
     out_len,

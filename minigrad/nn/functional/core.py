@@ -25,7 +25,7 @@ import numbers
 import numpy as np
 
 from ... import _backend as B
-from ...engine import Op, Tensor, is_grad_enabled
+from ...autograd.engine import Op, Tensor, is_grad_enabled
 from ...ops._common import constant, xp_of
 from ...ops.pointwise import softplus as _softplus_op, where
 

@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 
 from ... import _backend as B
-from ...engine import Op, Tensor, is_grad_enabled
+from ...autograd.engine import Op, Tensor, is_grad_enabled
 from ...ops._common import constant, xp_of
 from ...ops.pointwise import where
 

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from ... import _backend as B
-from ...engine import Tensor, _wrap, no_grad
+from ...autograd.engine import Tensor, _wrap, no_grad
 from ...ops.shape import cat
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector", "vector_to_parameters", "detach_state",

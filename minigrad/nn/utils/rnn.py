@@ -20,7 +20,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from ... import _backend as B
-from ...engine import Tensor
+from ...autograd.engine import Tensor
 from ...ops.shape import cat, stack
 
 __all__ = ["PackedSequence", "pad_sequence", "pack_padded_sequence", "pad_packed_sequence", "pack_sequence"]
