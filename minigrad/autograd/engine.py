@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import abc
 import heapq
+from heapq import heappop
 
 import numpy as np
 
@@ -68,22 +69,32 @@ class Op(abc.ABC):
 
     @classmethod
     def apply(cls, *inputs, **params):
-        """Run the op on tensors ``inputs`` and record it when a gradient may be needed."""
+        """Run the op on tensors ``inputs`` and record it when a gradient may be needed.
+
+        The hand-inlined fast path of the forward pass (every op runs it): the one-input case,
+        the two-NumPy-arrays device check and ``_wrap`` are spelled out; W5 of ``python -m
+        benchmarks`` (per-op overhead) shows what that buys."""
         op = _new(cls)
         if params:
             op.__dict__ = params
-        arrays = [t.data for t in inputs]
-        if len(arrays) > 1 and not _same_device(arrays):
-            raise B.DeviceError(f"{cls.__name__}: expected all tensors on the same device, got "
-                                + ", ".join(B.device_of(a) for a in arrays))
         try:
-            out = op.forward(*arrays)
+            if len(inputs) == 1:  # the most common case: no list, no device check, no * call
+                x = inputs[0]
+                out = op.forward(x.data)
+                needs = _state.grad_enabled and (x._requires_grad,)
+            else:
+                arrays = [t.data for t in inputs]
+                if (len(arrays) != 2 or type(arrays[0]) is not np.ndarray or type(arrays[1]) is not np.ndarray) \
+                        and not B.same_device(arrays):  # two NumPy arrays (the common case) are both on the CPU
+                    raise B.DeviceError(f"{cls.__name__}: expected all tensors on the same device, got "
+                                        + ", ".join(B.device_of(a) for a in arrays))
+                out = op.forward(*arrays)
+                needs = _state.grad_enabled and tuple([t._requires_grad for t in inputs])
         except (ValueError, TypeError, IndexError) as e:
             raise errors.explain(cls.__name__, inputs, e) from None
-        needs = tuple([t._requires_grad for t in inputs]) if _state.grad_enabled else ()
-        if True in needs:  # record the node: its inputs, their versions, its place on the tape
+        if needs and True in needs:  # record the node: its inputs, their versions, its place on the tape
             op._inputs, op.needs_input_grad, op.seq = inputs, needs, next(_sequence)
-            op._versions = tuple([t._version[0] for t in inputs])
+            op._versions = tuple([t._version[0] for t in inputs]) if len(inputs) > 1 else (inputs[0]._version[0],)
         else:
             op = None
         if type(out) is tuple:
@@ -91,10 +102,13 @@ class Op(abc.ABC):
             if op is not None:
                 op._n_out = len(outs)
         else:
-            outs = _wrap(out, op, 0)
-            if cls.is_view:
-                outs._version = inputs[0]._version
-            if op is not None and cls.save_output:
+            if type(out) is not np.ndarray and isinstance(out, np.generic):
+                out = np.asarray(out)  # _wrap(out, op, 0), spelled out
+            outs = _new(Tensor)
+            outs.data, outs.grad, outs.grad_fn, outs._requires_grad = out, None, op, op is not None
+            outs._out_index, outs._retains_grad = 0, False
+            outs._version = inputs[0]._version if cls.is_view else [0]
+            if cls.save_output and op is not None:
                 op._out_data, op._out_version, op._out_version_at = outs.data, outs._version, outs._version[0]
         if _state.recorders:
             record_forward(cls, op, inputs, outs)
@@ -143,12 +157,6 @@ class Op(abc.ABC):
 
 
 _new = object.__new__
-
-
-def _same_device(arrays):
-    if len(arrays) == 2 and type(arrays[0]) is np.ndarray and type(arrays[1]) is np.ndarray:
-        return True  # the common case, decided without a call
-    return B.same_device(arrays)
 
 
 def _wrap(array, grad_fn, index):
@@ -275,7 +283,7 @@ def run_backward(roots, root_grads, retain_graph, create_graph, capture=None):
         for t, g in zip(roots, root_grads):
             send(t, g, pending, heap, leaves)
         while heap:
-            node = heapq.heappop(heap)[1]
+            node = heappop(heap)[1]
             grads = pending.pop(node)  # every gradient for this node has arrived
             if node.freed:
                 raise errors.freed(node)
@@ -287,7 +295,7 @@ def run_backward(roots, root_grads, retain_graph, create_graph, capture=None):
                 continue
             if create_graph and not node.differentiable_backward:
                 raise errors.not_differentiable(node)
-            input_grads = node.backward(*grads)  # the chain rule for one node
+            input_grads = node.backward(*grads) if node._n_out > 1 else node.backward(grads[0])  # chain rule
             if type(input_grads) is not tuple:
                 input_grads = (input_grads,)
             inputs = node._inputs
@@ -298,7 +306,7 @@ def run_backward(roots, root_grads, retain_graph, create_graph, capture=None):
             for x, gx in zip(inputs, input_grads):
                 if gx is not None and x._requires_grad:
                     if gx.data.shape != x.data.shape or gx.data.dtype != x.data.dtype:
-                        gx = fit_gradient(gx, x, type(node).__name__)
+                        gx = fit_gradient(gx, x, type(node).__name__)  # sum back broadcasting, cast
                     send(x, gx, pending, heap, leaves)
             if not retain_graph:
                 node._release()  # free what forward saved for this node

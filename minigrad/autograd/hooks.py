@@ -108,17 +108,14 @@ class Leaves:
         self.owned = set()  # ids of arrays already stored in some .grad: never share one array
         self.hooked = {}  # id(leaf) -> [leaf, summed gradient]
 
-    def add(self, t, g):
-        if getattr(t, "_hooks", None) or getattr(t, "_post_hooks", None):
+    def add(self, t, g, hooks_done=False):
+        if not hooks_done and (getattr(t, "_hooks", None) or getattr(t, "_post_hooks", None)):
             entry = self.hooked.get(id(t))
             if entry is None:
                 self.hooked[id(t)] = [t, g]
             else:
                 entry[1] = entry[1] + g
-        else:
-            self.store(t, g)
-
-    def store(self, t, g):
+            return
         if self.capture is not None:
             return self.capture.leaf(t, g)
         if not t.requires_grad:
@@ -141,7 +138,7 @@ class Leaves:
         """Run the leaf hooks on the summed gradients, store them, then the post-accumulate hooks."""
         for t, g in self.hooked.values():
             hooks = getattr(t, "_hooks", None)
-            self.store(t, run_hooks(hooks, g) if hooks else g)
+            self.add(t, run_hooks(hooks, g) if hooks else g, hooks_done=True)
             post = getattr(t, "_post_hooks", None)
             if post and self.capture is None:  # autograd.grad accumulates nothing: no post-accumulate hooks
                 for hook in list(post):
