@@ -49,6 +49,7 @@ RESULT_MARK = "@@benchmark-result@@ "
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS_MD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
 MIN_RECORDED_STEPS = 20  # BENCHMARKS.md: the median of at least 20 steps
+KEPT_SECTION = "## Where the time goes"  # RESULTS.md from this heading on is written by hand and kept
 
 
 # ----------------------------------------------------------------------------- command line
@@ -497,8 +498,16 @@ def write_results_md(path, text_rows, notes, machine, settings):
     lines += ["", format_markdown_table(text_rows), ""]
     if notes:
         lines += ["Notes:", ""] + [f"{k}. {note}" for k, note in enumerate(notes, 1)] + [""]
+    kept = ""
+    try:  # the written analysis under KEPT_SECTION survives a rewrite of the table above it
+        with open(path) as f:
+            old = f.read()
+        if KEPT_SECTION in old:
+            kept = old[old.index(KEPT_SECTION):]
+    except OSError:
+        pass
     with open(path, "w") as f:
-        f.write("\n".join(lines))
+        f.write("\n".join(lines) + ("\n" + kept if kept else ""))
 
 
 def main(argv=None):

@@ -27,9 +27,10 @@ contiguous (or is a broadcast plain input) is copied first, and a
 non-contiguous output is written back after the call.
 
 When kernels cannot be used (``MINIGRAD_CPU_KERNELS=0``, no C compiler, a
-cache folder that someone else could write, a compiler error), :func:`get`
-returns None and callers run their NumPy code; minigrad says why once (a
-:class:`CPUKernelsUnavailable` warning).
+cache folder that someone else could write), :func:`get` returns None and
+callers run their NumPy code.  minigrad says why once (a
+:class:`CPUKernelsUnavailable` warning), except when they were switched off
+on purpose with ``MINIGRAD_CPU_KERNELS=0``; :func:`status` tells either way.
 
 The cache folder is ``$MINIGRAD_KERNEL_CACHE``, else
 ``$XDG_CACHE_HOME/minigrad/kernels``, else ``~/.cache/minigrad/kernels``.  A
@@ -199,7 +200,8 @@ def available() -> bool:
     """True when kernels can be compiled and loaded here (checks once; says why not once)."""
     _ensure_checked()
     if _state["reason"] is not None:
-        _notice(_state["reason"])
+        if _state["reason"] != f"{ENV_SWITCH}=0":  # switched off on purpose: nothing to tell
+            _notice(_state["reason"])
         return False
     return True
 
