@@ -12,6 +12,7 @@ from .autograd.engine import (  # noqa: F401
 )
 from . import ops as _ops  # noqa: F401  (attaches methods to Tensor)
 from .ops import *  # noqa: F401,F403
+from .ops import channels_last, channels_last_3d, contiguous_format, preserve_format  # noqa: F401
 from .ops import abs, all_ as all, any_ as any, max, min, pow, round, sum  # noqa: F401,A004
 from .creation import (  # noqa: F401
     arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace, ones, ones_like, rand,
@@ -19,6 +20,7 @@ from .creation import (  # noqa: F401
 )
 from . import autograd  # noqa: F401,E402
 from . import nn  # noqa: F401,E402
+from .nn.functional.core import erf  # noqa: F401,E402  (mg.erf and Tensor.erf, as in PyTorch)
 from . import data  # noqa: F401,E402
 from . import datasets  # noqa: F401,E402
 from . import distributed  # noqa: F401,E402  (mpi4py is imported only by init_process_group)

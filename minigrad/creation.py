@@ -117,7 +117,8 @@ def arange(start, end=None, step=1, dtype=None, device="cpu", requires_grad=Fals
 
 
 def linspace(start, end, steps, dtype=None, device="cpu", requires_grad=False):
-    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive (numbers or 0-d tensors)."""
+    start, end, steps = (v.item() if isinstance(v, Tensor) else v for v in (start, end, steps))
     xp = B.module_for_device(device)
     with _on(device):
         return _finish(xp.linspace(start, end, steps, dtype=_float_dtype(dtype)), requires_grad)

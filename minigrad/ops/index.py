@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import _backend as B
 from ..autograd.engine import Op, Tensor, is_grad_enabled
-from ._common import normalize_dims, tensor_method, xp_of
+from ._common import constant, normalize_dims, tensor_method, xp_of
 
 
 def _normalize_index(index, x):
@@ -178,6 +178,14 @@ Tensor.__setitem__ = setitem
 def gather(input, dim, index):
     """``out[i][j] = input[i][index[i][j]]`` for ``dim=1`` (PyTorch's gather; any dim)."""
     idx = index.data if isinstance(index, Tensor) else xp_of(input.data).asarray(index)
+    if input.ndim == 0:  # a 0-d input: the index (0-d or of one element) can only pick the element
+        normalize_dims(dim, 0)
+        if idx.size and (idx.reshape(-1) != 0).any() and (idx.reshape(-1) != -1).any():
+            raise IndexError(f"gather: index {idx.reshape(-1).tolist()} is out of range for a 0-d input")
+        return input.expand(*idx.shape).clone() if idx.ndim else input.clone()
+    if idx.size == 0:  # PyTorch allows any empty index: an empty result of the index's shape
+        normalize_dims(dim, input.ndim)
+        return input.reshape(-1)[:0].reshape(idx.shape)
     d = normalize_dims(dim, input.ndim)[0]
     if idx.ndim != input.ndim:
         raise ValueError(f"gather: index has {idx.ndim} dims but input has shape {input.shape}")
@@ -198,7 +206,13 @@ def gather(input, dim, index):
 
 @tensor_method()
 def index_select(input, dim, index):
-    """The entries of ``index`` (1-D) along ``dim``."""
+    """The entries of ``index`` (1-D, or 0-d) along ``dim``."""
+    if input.ndim == 0:  # the index must be 0 (or -1): the result is the 0-d input
+        normalize_dims(dim, 0)
+        idx = index.data if isinstance(index, Tensor) else np.asarray(index)
+        if idx.size != 1 or int(idx.reshape(-1)[0]) not in (0, -1):
+            raise IndexError(f"index_select: index {idx.tolist()} is out of range for a 0-d input")
+        return input.clone()
     d = normalize_dims(dim, input.ndim)[0]
     return getitem(input, (slice(None),) * d + (index,))
 
@@ -206,3 +220,179 @@ def index_select(input, dim, index):
 def scatter_add_flat(values, positions, size):
     """A length-``size`` tensor with ``values[k]`` added at ``positions[k]`` (differentiable in values)."""
     return IndexAdd.apply(values.reshape(-1), index=(positions.reshape(-1),), shape=(size,))
+
+
+# ----------------------------------------------------------------------------- scatter and friends
+
+
+def _scatter_positions(input_shape, dim, idx, xp):
+    """Flat positions in ``input_shape`` of ``out[..., idx[i][j], ...]`` for every entry of ``idx``
+    (PyTorch's scatter addressing: ``dim`` from ``idx``, every other dim from the entry's own position)."""
+    grids = xp.indices(idx.shape, sparse=True)
+    parts = [idx if k == dim else grids[k] for k in range(len(input_shape))]
+    return xp.ravel_multi_index(tuple(xp.broadcast_arrays(*parts)), input_shape, mode="raise")
+
+
+def _check_scatter(fn, input, dim, idx, src_shape):
+    if idx.ndim != input.ndim:
+        raise ValueError(f"{fn}: index has {idx.ndim} dims but input has shape {input.shape}")
+    for k, i in enumerate(idx.shape):
+        if (k != dim and i > input.shape[k]) or i > src_shape[k]:
+            raise ValueError(f"{fn}: index shape {idx.shape} must fit in src shape {src_shape} and, except in "
+                             f"dim {dim}, in input shape {input.shape}")
+    if idx.size and ((idx < -input.shape[dim]).any() or (idx >= input.shape[dim]).any()):
+        raise IndexError(f"{fn}: index out of range for dim {dim} of size {input.shape[dim]}")
+    return idx % max(input.shape[dim], 1)
+
+
+class Scatter(Op):
+    """out = input, then out[positions] = src_used (the last write wins on repeats, as NumPy);
+    d/dinput = g with the overwritten positions zeroed, d/dsrc = g at the positions."""
+
+    def forward(self, x, src):
+        out = x.copy()
+        used = src[tuple(slice(0, n) for n in self.index_shape)]
+        out.reshape(-1)[self.positions.reshape(-1)] = used.reshape(-1)
+        self.src_shape = src.shape
+        return out
+
+    def backward(self, grad):
+        need_x, need_src = self.needs_input_grad
+        xp = xp_of(grad.data)
+        g_x = g_src = None
+        if need_x:
+            keep = xp.ones(grad.shape, dtype=bool)
+            keep.reshape(-1)[self.positions.reshape(-1)] = False
+            g_x = grad * constant(keep.astype(grad.dtype))
+        if need_src:
+            picked = grad.reshape(-1)[self.positions]
+            pad = [(0, s - n) for s, n in zip(self.src_shape, self.index_shape)]
+            g_src = picked if all(p == (0, 0) for p in pad) else _zero_pad(picked, pad)
+        return g_x, g_src
+
+
+def _zero_pad(t, widths):
+    from .shape import pad as _pad
+
+    flat = []
+    for lo, hi in reversed(widths):
+        flat += [lo, hi]
+    return _pad(t, flat)
+
+
+def _scatter_src(input, src, idx_shape):
+    from ._common import lift
+
+    if isinstance(src, Tensor):
+        if src.dtype != input.dtype:
+            raise TypeError(f"scatter: src dtype {src.dtype} differs from input dtype {input.dtype}")
+        return src
+    value = lift(src, input)
+    if value.dtype != input.dtype:
+        value = constant(value.data.astype(input.dtype))
+    return value.expand(*idx_shape)
+
+
+def _scatter(fn, op, input, dim, index, src, reduce=None):
+    if reduce is not None:
+        raise ValueError(f"{fn}: reduce={reduce!r} is not supported; use scatter_add or scatter_reduce")
+    (d,) = normalize_dims(dim, input.ndim) if input.ndim else (0,)
+    idx = index.data if isinstance(index, Tensor) else xp_of(input.data).asarray(index)
+    if input.ndim == 0:
+        idx = idx.reshape(())
+    src = _scatter_src(input, src, idx.shape)
+    if input.ndim == 0:  # a 0-d input: index must be 0
+        if idx.size and int(idx) not in (0, -1):
+            raise IndexError(f"{fn}: index {int(idx)} is out of range for a 0-d input")
+        shaped_input, shaped_src, idx = input.reshape(1), src.reshape(-1)[:1] if src.ndim else src.reshape(1), \
+            idx.reshape(1) * 0
+        out = _scatter(fn, op, shaped_input, 0, constant(idx), shaped_src)
+        return out.reshape(())
+    idx = _check_scatter(fn, input, d, idx, src.shape)
+    xp = xp_of(input.data)
+    positions = _scatter_positions(input.shape, d, idx, xp)
+    return op.apply(input, src, positions=positions, index_shape=idx.shape)
+
+
+def _scatter_add_op(input, src, positions, index_shape):
+    """input + (src's leading block summed into ``positions``): IndexAdd does the adding."""
+    used = src[tuple(slice(0, n) for n in index_shape)] if tuple(src.shape) != tuple(index_shape) else src
+    if used.data.size == 0:
+        return input.clone()
+    added = scatter_add_flat(used, positions, input.data.size).reshape(input.shape)
+    return input + added
+
+
+class _ScatterAdd:
+    """``apply`` in the form ``_scatter`` calls, for the composite scatter-add."""
+
+    @staticmethod
+    def apply(input, src, positions, index_shape):
+        return _scatter_add_op(input, src, positions, index_shape)
+
+
+@tensor_method()
+def scatter_add(input, dim, index, src):
+    """``out = input`` with ``out[i][index[i][j]] += src[i][j]`` for ``dim=1`` (any dim); repeated
+    indices add up.  Differentiable in ``input`` and ``src``."""
+    return _scatter("scatter_add", _ScatterAdd, input, dim, index, src)
+
+
+@tensor_method()
+def scatter(input, dim, index, src=None, *, value=None, reduce=None):
+    """``out = input`` with ``out[i][index[i][j]] = src[i][j]`` for ``dim=1`` (any dim); ``src`` may be a
+    number (or give ``value=``).  With repeated indices the result is undefined in PyTorch; here the
+    last write wins."""
+    if src is None:
+        src = value
+    if src is None:
+        raise TypeError("scatter: give src (a tensor or a number) or value=")
+    return _scatter("scatter", Scatter, input, dim, index, src, reduce)
+
+
+@tensor_method()
+def index_add(input, dim, index, source, *, alpha=1):
+    """``out = input`` with ``source``'s slices added at ``index`` (1-D) along ``dim``, times ``alpha``:
+    ``out[index[i]] += alpha * source[i]`` for ``dim=0``.  Repeated indices add up."""
+    idx = index.data if isinstance(index, Tensor) else xp_of(input.data).asarray(index)
+    if input.ndim == 0:
+        return scatter_add(input, dim, constant(idx.reshape(())), source.reshape(()) * alpha)
+    (d,) = normalize_dims(dim, input.ndim)
+    idx = idx.reshape(-1)
+    src_nd = source.reshape(source.shape + (1,) * (input.ndim - source.ndim)) if source.ndim < input.ndim \
+        else source
+    if src_nd.ndim != input.ndim or src_nd.shape[d] != idx.shape[0] or any(
+            a != b for k, (a, b) in enumerate(zip(src_nd.shape, input.shape)) if k != d):
+        raise ValueError(f"index_add: source of shape {source.shape} does not fit input {input.shape} with "
+                         f"{idx.shape[0]} indices along dim {dim}")
+    shape = [1] * input.ndim
+    shape[d] = idx.shape[0]
+    full_idx = xp_of(input.data).broadcast_to(idx.reshape(shape), src_nd.shape)
+    return scatter_add(input, d, constant(full_idx), src_nd * alpha if alpha != 1 else src_nd)
+
+
+@tensor_method()
+def masked_select(input, mask):
+    """The elements of ``input`` where ``mask`` (broadcast with it) is true, as a 1-D tensor."""
+    from .shape import broadcast_shapes, broadcast_to
+
+    m = mask.data if isinstance(mask, Tensor) else xp_of(input.data).asarray(mask)
+    if m.dtype != np.bool_:
+        raise TypeError(f"masked_select: mask must be a bool tensor, got dtype {m.dtype}")
+    shape = broadcast_shapes(input.shape, m.shape)
+    x = broadcast_to(input, shape)
+    m = xp_of(m).broadcast_to(m, shape)
+    return getitem(x, (m,)) if shape else getitem(x.reshape(1), (m.reshape(1),))
+
+
+@tensor_method()
+def nonzero(input, *, as_tuple=False):
+    """Indices of the nonzero elements: a (count, ndim) int64 tensor, or one 1-D tensor per dim with
+    ``as_tuple=True`` (no gradient)."""
+    xp = xp_of(input.data)
+    data = input.data if input.ndim else input.data.reshape(1)
+    found = xp.nonzero(data)
+    if as_tuple:
+        return tuple(Tensor(f.astype("int64")) for f in found) if input.ndim else (Tensor(found[0].astype("int64")),)
+    stacked = xp.stack(found, axis=1).astype("int64") if input.ndim else xp.zeros((len(found[0]), 0), dtype="int64")
+    return constant(stacked)

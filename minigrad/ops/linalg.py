@@ -205,3 +205,65 @@ def einsum(equation, *operands):
     except ValueError as e:
         shapes = ", ".join(str(tuple(t.shape)) for t in operands)
         raise ValueError(f"einsum: {equation!r} does not fit operands of shapes {shapes}: {e}") from None
+
+
+# ----------------------------------------------------------------------------- more products
+
+
+@tensor_method("outer", "ger")
+def outer(input, vec2):
+    """Outer product of two 1-D tensors: (n,) and (m,) -> (n, m)."""
+    if input.ndim != 1 or vec2.ndim != 1:
+        raise ValueError(f"outer expects two 1-D tensors, got shapes {input.shape} and {vec2.shape}")
+    return input.unsqueeze(1) * vec2.unsqueeze(0)
+
+
+@tensor_method()
+def mv(input, vec):
+    """Matrix-vector product: (n, m) and (m,) -> (n,)."""
+    if input.ndim != 2 or vec.ndim != 1:
+        raise ValueError(f"mv expects a matrix and a vector, got shapes {input.shape} and {vec.shape}")
+    return matmul(input, vec)
+
+
+@tensor_method()
+def addmm(input, mat1, mat2, *, beta=1, alpha=1):
+    """``beta * input + alpha * (mat1 @ mat2)``: input broadcast to (n, p), mat1 (n, m), mat2 (m, p).
+    With ``beta=0`` the input is ignored (NaN in it does not propagate), as in PyTorch."""
+    if mat1.ndim != 2 or mat2.ndim != 2:
+        raise ValueError(f"addmm expects two matrices, got shapes {mat1.shape} and {mat2.shape}")
+    product = mm(mat1, mat2)
+    if alpha != 1:
+        product = product * alpha
+    if beta == 0:  # the input only sets the broadcast shape
+        from .shape import broadcast_shapes
+
+        return product.expand(*broadcast_shapes(input.shape, product.shape))
+    return product + (input if beta == 1 else input * beta)
+
+
+def tensordot(a, b, dims=2):
+    """Contract the last ``dims`` dims of ``a`` with the first ``dims`` of ``b`` (an int), or the listed
+    dims (``dims=([1, 0], [0, 1])``)."""
+    letters = string.ascii_letters
+    if isinstance(dims, int) or (isinstance(dims, Tensor) and dims.ndim == 0):
+        k = int(dims)
+        if k < 0 or k > min(a.ndim, b.ndim):
+            raise ValueError(f"tensordot: dims={k} does not fit shapes {a.shape} and {b.shape}")
+        dims_a, dims_b = list(range(a.ndim - k, a.ndim)), list(range(k))
+    else:
+        dims_a, dims_b = ([int(d) for d in (x.tolist() if isinstance(x, Tensor) else
+                                              ([x] if isinstance(x, int) else x))] for x in dims)
+        dims_a = [d % max(a.ndim, 1) for d in dims_a]
+        dims_b = [d % max(b.ndim, 1) for d in dims_b]
+        if len(dims_a) != len(dims_b):
+            raise ValueError(f"tensordot: dims {dims} must list as many dims of each tensor")
+    for da, db in zip(dims_a, dims_b):
+        if a.shape[da] != b.shape[db]:
+            raise ValueError(f"tensordot: dim {da} of shape {a.shape} and dim {db} of shape {b.shape} differ")
+    sa = list(letters[:a.ndim])
+    sb = list(letters[a.ndim:a.ndim + b.ndim])
+    for da, db in zip(dims_a, dims_b):
+        sb[db] = sa[da]
+    out = [c for i, c in enumerate(sa) if i not in dims_a] + [c for i, c in enumerate(sb) if i not in dims_b]
+    return einsum("".join(sa) + "," + "".join(sb) + "->" + "".join(out), a, b)

@@ -76,11 +76,17 @@ class Pow(Op):
     def backward(self, grad):
         a, b = self.inputs
         need_a, need_b = self.needs_input_grad
-        grad_a = grad * b * a ** (b - 1) if need_a else None
+        grad_a = None
+        if need_a:
+            # where b == 0 the gradient is 0 even at a == 0 (b * a^(b-1) would be 0 * inf), as in PyTorch
+            grad_a = grad * b * a ** (b - 1)
+            if (b.data == 0).any():
+                grad_a = where(b.data == 0, 0.0, grad_a)
         grad_b = None
         if need_b:
             # d(a^b)/db = a^b log a; where a == 0 (and b >= 0) the limit is 0, as in PyTorch.
-            safe_a = where(a.data == 0, 1.0, a)
+            zero_limit = (a.data == 0) & (b.data >= 0)
+            safe_a = where(zero_limit, 1.0, a)
             grad_b = grad * self.output * log(safe_a)
         return grad_a, grad_b
 
@@ -126,11 +132,56 @@ def _binary(op_class, name, doc, prepare=None):
     return tensor_method(name, f"__{'truediv' if name == 'div' else name}__")(fn)
 
 
-add = _binary(Add, "add", "Elementwise ``input + other`` with broadcasting.")
-sub = _binary(Sub, "sub", "Elementwise ``input - other`` with broadcasting.")
+_add = _binary(Add, "add", "Elementwise ``input + other`` with broadcasting.")
+_sub = _binary(Sub, "sub", "Elementwise ``input - other`` with broadcasting.")
 mul = _binary(Mul, "mul", "Elementwise ``input * other`` with broadcasting.")
-div = _binary(Div, "div", "Elementwise true division ``input / other`` (integers give float32).",
-              prepare=_int_to_float)
+_div = _binary(Div, "div", "Elementwise true division ``input / other`` (integers give float32).",
+               prepare=_int_to_float)
+
+
+@tensor_method()
+def add(input, other, *, alpha=1):
+    """Elementwise ``input + alpha * other`` with broadcasting (either side may be a number)."""
+    return _add(input, other if alpha == 1 else other * alpha)
+
+
+@tensor_method()
+def sub(input, other, *, alpha=1):
+    """Elementwise ``input - alpha * other`` with broadcasting (either side may be a number)."""
+    return _sub(input, other if alpha == 1 else other * alpha)
+
+
+class RoundedDiv(Op):
+    """out = a / b rounded toward zero ('trunc') or down ('floor'); piecewise constant: zero gradients"""
+
+    def forward(self, a, b):
+        xp = xp_of(a)
+        if self.rounding_mode == "floor":
+            return xp.floor_divide(a, b)
+        if a.dtype.kind in "iub" and b.dtype.kind in "iub":
+            q = xp.floor_divide(a, b)
+            # floor division rounds down; toward zero differs where the signs differ and b does not divide a
+            return q + ((q < 0) & (q * b != a))
+        return xp.trunc(a / b)
+
+    def backward(self, grad):
+        zero = constant(xp_of(grad.data).zeros((), dtype=grad.dtype))
+        return grad * zero, grad * zero
+
+
+@tensor_method("div", "divide", "true_divide")
+def div(input, other, *, rounding_mode=None):
+    """Elementwise ``input / other``: true division (integers give float32) when ``rounding_mode`` is
+    None, else rounded toward zero (``'trunc'``) or down (``'floor'``), keeping integer dtypes."""
+    if rounding_mode is None:
+        return _div(input, other)
+    if rounding_mode not in ("trunc", "floor"):
+        raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+    input, other = pair(input, other)
+    return RoundedDiv.apply(input, other, rounding_mode=rounding_mode)
+
+
+Tensor.__truediv__ = _div
 
 
 @tensor_method("neg", "__neg__")
@@ -276,8 +327,9 @@ class Relu(Op):
     """out = max(x, 0)"""
 
     def forward(self, x):
-        self.mask = x > 0
-        return x * self.mask
+        xp = xp_of(x)
+        self.mask = ~(x <= 0)  # NaN passes its gradient, as in PyTorch
+        return xp.where(self.mask, x, xp.zeros((), dtype=x.dtype))
 
     def backward(self, grad):
         return grad * constant(self.mask)
@@ -313,7 +365,7 @@ class Abs(Op):
 
     def backward(self, grad):
         (x,) = self.inputs
-        return grad * constant(xp_of(x.data).sign(x.data))
+        return grad * constant(_sign(x.data))  # 0 at 0 and at NaN, as in PyTorch
 
 
 class Clamp(Op):
@@ -336,30 +388,37 @@ class Clamp(Op):
         return grad if self.mask is None else grad * constant(self.mask)
 
 
+def _shares(a, b, a_loses, b_loses):
+    """Gradient weights of the two sides of max/min: half each at ties, none for the side that lost,
+    the whole gradient otherwise (so with a NaN both sides get it, as in PyTorch)."""
+    xp = xp_of(a)
+    dtype = xp.result_type(a, b)
+    tie = a == b
+    share_a = xp.where(tie, 0.5, xp.where(a_loses, 0.0, 1.0)).astype(dtype)
+    share_b = xp.where(tie, 0.5, xp.where(b_loses, 0.0, 1.0)).astype(dtype)
+    return share_a, share_b
+
+
 class Maximum(Op):
     """out = max(a, b) elementwise; at ties each side gets half the gradient (PyTorch)"""
 
     def forward(self, a, b):
-        xp = xp_of(a)
-        self.share_a = ((a > b) + (a == b) * 0.5).astype(xp.result_type(a, b))
-        return xp.maximum(a, b)
+        self.share_a, self.share_b = _shares(a, b, a < b, a > b)
+        return xp_of(a).maximum(a, b)
 
     def backward(self, grad):
-        w = constant(self.share_a)
-        return grad * w, grad * (1.0 - w)
+        return grad * constant(self.share_a), grad * constant(self.share_b)
 
 
 class Minimum(Op):
     """out = min(a, b) elementwise; at ties each side gets half the gradient"""
 
     def forward(self, a, b):
-        xp = xp_of(a)
-        self.share_a = ((a < b) + (a == b) * 0.5).astype(xp.result_type(a, b))
-        return xp.minimum(a, b)
+        self.share_a, self.share_b = _shares(a, b, a > b, a < b)
+        return xp_of(a).minimum(a, b)
 
     def backward(self, grad):
-        w = constant(self.share_a)
-        return grad * w, grad * (1.0 - w)
+        return grad * constant(self.share_a), grad * constant(self.share_b)
 
 
 class Where(Op):
@@ -425,12 +484,58 @@ def leaky_relu(input, negative_slope=0.01):
     return LeakyRelu.apply(input, negative_slope=float(negative_slope))
 
 
+class ClampTensor(Op):
+    """out = min(max(x, lo), hi) with tensor bounds (broadcasting; a missing bound is +-inf).
+
+    The gradient goes to x where lo <= x <= hi, to lo where x < lo (and lo < hi), to hi where
+    x > hi (or hi < lo): PyTorch's rule, so a NaN in x sends no gradient anywhere."""
+
+    def forward(self, x, lo, hi):
+        xp = xp_of(x)
+        out = xp.minimum(xp.maximum(x, lo), hi)
+        if self.has_lo and self.has_hi:
+            self.to_x = (x >= lo) & (x <= hi)
+            self.to_lo = (x < lo) & (lo < hi)
+            self.to_hi = (x > hi) | (hi < lo)
+        elif self.has_lo:
+            self.to_x, self.to_lo, self.to_hi = x >= lo, x < lo, xp.zeros((), dtype=bool)
+        else:
+            self.to_x, self.to_lo, self.to_hi = x <= hi, xp.zeros((), dtype=bool), x > hi
+        return out
+
+    def backward(self, grad):
+        zero = constant(xp_of(grad.data).zeros((), dtype=grad.dtype))
+        return (Where.apply(grad, zero, cond=self.to_x), Where.apply(grad, zero, cond=self.to_lo),
+                Where.apply(grad, zero, cond=self.to_hi))
+
+
 @tensor_method("clamp", "clip")
 def clamp(input, min=None, max=None):
-    """Limit values to ``[min, max]`` (either bound may be None)."""
+    """Limit values to ``[min, max]``; either bound may be None, a number or a tensor (broadcast)."""
     if min is None and max is None:
         raise ValueError("clamp needs at least one of min and max")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        inf = float("inf")
+        lo = lift(-inf if min is None else min, input)
+        hi = lift(inf if max is None else max, input)
+        if lo.data.dtype != input.data.dtype:
+            lo = lo.to(input.dtype) if input.dtype.kind == "f" else lo
+        if hi.data.dtype != input.data.dtype:
+            hi = hi.to(input.dtype) if input.dtype.kind == "f" else hi
+        return ClampTensor.apply(input, lo, hi, has_lo=min is not None, has_hi=max is not None)
     return Clamp.apply(input, min=min, max=max)
+
+
+@tensor_method()
+def clamp_min(input, min):
+    """``clamp(input, min=min)``."""
+    return clamp(input, min=min)
+
+
+@tensor_method()
+def clamp_max(input, max):
+    """``clamp(input, max=max)``."""
+    return clamp(input, max=max)
 
 
 @tensor_method()
@@ -468,24 +573,64 @@ def masked_fill(input, mask, value):
     return where(mask, value, input)
 
 
+def _sign(x):
+    """-1, 0 or 1; 0 for NaN (as PyTorch's sign)."""
+    xp = xp_of(x)
+    s = xp.sign(x)
+    if s.dtype.kind == "f":
+        s = xp.where(xp.isnan(s), xp.zeros((), dtype=s.dtype), s)
+    return s
+
+
+class Stepwise(Op):
+    """out = fn(x) for a piecewise-constant ``fn`` (floor, sign, ...): the gradient is zero.
+
+    The output still takes part in the graph, as in PyTorch, so that a loss built on it
+    can call backward (and gets zeros)."""
+
+    def forward(self, x):
+        return self.fn(x)
+
+    def backward(self, grad):
+        return grad * constant(xp_of(grad.data).zeros((), dtype=grad.dtype))
+
+
+def stepwise(input, fn):
+    """``fn(input.data)`` as a tensor with a zero gradient (integer inputs: no gradient at all)."""
+    if input.data.dtype.kind != "f":
+        return constant(fn(input.data))
+    return Stepwise.apply(input, fn=fn)
+
+
 @tensor_method()
 def sign(input):
-    """-1, 0 or 1 by the sign of each element (no gradient)."""
-    return constant(xp_of(input.data).sign(input.data))
+    """-1, 0 or 1 by the sign of each element (0 for NaN); the gradient is zero."""
+    return stepwise(input, _sign)
 
 
-def _rounding(name):
+def _rounding(name, doc):
     def fn(input):
-        return constant(getattr(xp_of(input.data), name)(input.data))
+        return stepwise(input, getattr(xp_of(input.data), name))
 
     fn.__name__ = name
-    fn.__doc__ = f"Elementwise {name} (no gradient)."
+    fn.__doc__ = doc
     return tensor_method(name)(fn)
 
 
-floor = _rounding("floor")
-ceil = _rounding("ceil")
-round = _rounding("round")
+floor = _rounding("floor", "Elementwise floor (the largest integer <= x); the gradient is zero.")
+ceil = _rounding("ceil", "Elementwise ceiling (the smallest integer >= x); the gradient is zero.")
+trunc = _rounding("trunc", "Elementwise rounding toward zero; the gradient is zero.")
+Tensor.fix = trunc
+
+
+@tensor_method()
+def round(input, decimals=0):
+    """Round half to even, to ``decimals`` decimal places (negative: to tens, hundreds...);
+    the gradient is zero."""
+    decimals = int(decimals)
+    if decimals == 0:
+        return stepwise(input, xp_of(input.data).round)
+    return stepwise(input, lambda a: xp_of(a).round(a, decimals))
 
 
 class Remainder(Op):
@@ -542,16 +687,46 @@ eq = _compare("equal", "__eq__")
 ne = _compare("not_equal", "__ne__")
 for _name, _fn in (("lt", lt), ("le", le), ("gt", gt), ("ge", ge), ("eq", eq), ("ne", ne)):
     setattr(Tensor, _name, _fn)
-logical_and = _compare("logical_and", "__and__")
-logical_or = _compare("logical_or", "__or__")
-logical_xor = _compare("logical_xor", "__xor__")
-Tensor.logical_and, Tensor.logical_or, Tensor.logical_xor = logical_and, logical_or, logical_xor
+logical_and = _compare("logical_and", "logical_and")
+logical_or = _compare("logical_or", "logical_or")
+logical_xor = _compare("logical_xor", "logical_xor")
 
 
-@tensor_method("logical_not", "__invert__")
+@tensor_method()
 def logical_not(input):
-    """Elementwise not (bool tensors)."""
+    """Elementwise not: True where ``input`` is zero (no gradient)."""
     return constant(xp_of(input.data).logical_not(input.data))
+
+
+def _bitwise(ufunc_name, method):
+    def fn(input, other):
+        input, other = pair(input, other)
+        for t in (input, other):
+            if t.data.dtype.kind not in "iub":
+                raise TypeError(f"{ufunc_name}: expected integer or bool tensors, got dtypes "
+                                f"{input.dtype} and {other.dtype}")
+        return constant(getattr(xp_of(input.data), ufunc_name)(input.data, other.data))
+
+    fn.__name__ = ufunc_name
+    fn.__doc__ = (f"Elementwise ``{ufunc_name}`` of integer or bool tensors (``{method}``): bit by bit for "
+                  "integers, logical for bools (no gradient).")
+    setattr(Tensor, ufunc_name, fn)
+    setattr(Tensor, f"__{method}__", fn)
+    setattr(Tensor, f"__r{method}__", lambda self, other: fn(lift(other, self), self))
+    return fn
+
+
+bitwise_and = _bitwise("bitwise_and", "and")
+bitwise_or = _bitwise("bitwise_or", "or")
+bitwise_xor = _bitwise("bitwise_xor", "xor")
+
+
+@tensor_method("bitwise_not", "__invert__")
+def bitwise_not(input):
+    """``~input``: bitwise not of integers, logical not of bools (no gradient)."""
+    if input.data.dtype.kind not in "iub":
+        raise TypeError(f"bitwise_not: expected an integer or bool tensor, got dtype {input.dtype}")
+    return constant(xp_of(input.data).invert(input.data))
 
 
 @tensor_method()
@@ -577,3 +752,77 @@ def allclose(input, other, rtol=1e-5, atol=1e-8):
 def equal(input, other):
     """True when both tensors have the same shape and elements."""
     return input.shape == other.shape and bool((input.data == other.data).all())
+
+# ----------------------------------------------------------------------------- more math functions
+
+
+class Tan(Op):
+    """out = tan x;  d out/dx = 1 + out^2"""
+
+    save_output = True
+
+    def forward(self, x):
+        return xp_of(x).tan(x)
+
+    def backward(self, grad):
+        out = self.output
+        return grad * (1.0 + out * out)
+
+
+class Atan2(Op):
+    """out = atan2(a, b), the angle of the point (b, a);  d/da = b / (a^2 + b^2), d/db = -a / (a^2 + b^2)"""
+
+    def forward(self, a, b):
+        return xp_of(a).arctan2(a, b)
+
+    def backward(self, grad):
+        a, b = self.inputs
+        denominator = a * a + b * b
+        zero = denominator.data == 0  # at the origin PyTorch gives 0
+        scale = where(zero, 0.0, grad / where(zero, 1.0, denominator)) if zero.any() else grad / denominator
+        need_a, need_b = self.needs_input_grad
+        return (scale * b if need_a else None), (-scale * a if need_b else None)
+
+
+tan = _unary(Tan, "tan", "Elementwise tangent.")
+
+
+@tensor_method("atan2", "arctan2")
+def atan2(input, other):
+    """Elementwise angle (radians, in [-pi, pi]) of the point ``(other, input)`` (broadcasting)."""
+    input, other = pair(input, other)
+    input, other = _int_to_float(input, other)
+    return Atan2.apply(input, other)
+
+
+_LN2, _LN10 = 0.6931471805599453, 2.302585092994046
+
+
+class LogBase(Op):
+    """out = log_base(x) (base 2 or 10, computed directly for exact powers);  d out/dx = 1 / (x ln base)"""
+
+    def forward(self, x):
+        xp = xp_of(x)
+        return xp.log2(x) if self.base == 2 else xp.log10(x)
+
+    def backward(self, grad):
+        (x,) = self.inputs
+        return grad / (x * (_LN2 if self.base == 2 else _LN10))
+
+
+@tensor_method()
+def log2(input):
+    """Elementwise base-2 logarithm."""
+    return LogBase.apply(input, base=2)
+
+
+@tensor_method()
+def log10(input):
+    """Elementwise base-10 logarithm."""
+    return LogBase.apply(input, base=10)
+
+
+@tensor_method()
+def isinf(input):
+    """Elementwise test for +-inf (no gradient)."""
+    return constant(xp_of(input.data).isinf(input.data))

@@ -88,7 +88,8 @@ class Var(Op):
     def backward(self, grad):
         (x,) = self.inputs
         centered = x - x.mean(dim=self.dims, keepdim=True)
-        scale = 2.0 / builtins.max(self.n - self.correction, 0)
+        d = builtins.max(self.n - self.correction, 0)
+        scale = 2.0 / d if d else float("inf")
         return _spread(grad, self.in_shape, self.dims, self.keepdim) * centered * scale
 
 
@@ -109,24 +110,32 @@ class Std(Op):
         return _spread(grad, self.in_shape, self.dims, self.keepdim) * centered / denom
 
 
-def _correction(unbiased, correction):
+def _var_args(dim, unbiased, correction):
+    """``(dim, correction)``; ``var(True)`` passes ``unbiased`` first, as PyTorch allows."""
+    if isinstance(dim, bool):
+        if unbiased is not None:
+            raise TypeError("var/std: unbiased given twice (a bool as dim and unbiased=)")
+        dim, unbiased = None, dim
     if correction is not None:
-        return int(correction)
-    return 1 if unbiased in (None, True) else 0
+        if unbiased is not None:
+            raise TypeError("var/std: give only one of unbiased and correction")
+        return dim, correction  # may be any number: sum / (n - correction)
+    return dim, (1 if unbiased in (None, True) else 0)
 
 
 @tensor_method()
 def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    """Variance over ``dim``; unbiased (divides by n - 1) unless ``unbiased=False`` or ``correction=0``."""
-    return Var.apply(input, dims=normalize_dims(dim, input.ndim), correction=_correction(unbiased, correction),
-                     keepdim=keepdim)
+    """Variance over ``dim``: ``sum((x - mean)^2) / (n - correction)``; ``correction`` is 1 (unbiased)
+    by default, 0 with ``unbiased=False``, and may be any number."""
+    dim, correction = _var_args(dim, unbiased, correction)
+    return Var.apply(input, dims=normalize_dims(dim, input.ndim), correction=correction, keepdim=keepdim)
 
 
 @tensor_method()
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    """Standard deviation over ``dim`` (unbiased by default)."""
-    return Std.apply(input, dims=normalize_dims(dim, input.ndim), correction=_correction(unbiased, correction),
-                     keepdim=keepdim)
+    """Standard deviation over ``dim`` (the square root of ``var``; unbiased by default)."""
+    dim, correction = _var_args(dim, unbiased, correction)
+    return Std.apply(input, dims=normalize_dims(dim, input.ndim), correction=correction, keepdim=keepdim)
 
 
 class Amax(Op):
@@ -187,6 +196,9 @@ def _extreme(input, dim, keepdim, largest):
     if dim is None:
         return (Amax if largest else Amin).apply(input, dims=normalize_dims(None, input.ndim), keepdim=False,
                                                  nan_hits=True)
+    if input.ndim == 0:  # dim 0 or -1 of a 0-d tensor: the element itself, index 0
+        normalize_dims(dim, 0)
+        return MaxResult(input.clone(), constant(xp_of(input.data).zeros((), dtype="int64")))
     (d,) = normalize_dims(dim, input.ndim)
     arg = input.data.argmax if largest else input.data.argmin
     if input.shape[d] == 0:
@@ -211,20 +223,30 @@ def min(input, dim=None, keepdim=False):
     return _extreme(input, dim, keepdim, False)
 
 
+def _arg_extreme(input, dim, keepdim, name):
+    xp = xp_of(input.data)
+    if input.data.size == 0 and (dim is None or input.shape[normalize_dims(dim, input.ndim)[0]] == 0):
+        raise ValueError(f"{name}: cannot take the {name} of an empty dimension (shape {input.shape})")
+    find = input.data.argmax if name == "argmax" else input.data.argmin
+    if dim is None:
+        out = xp.asarray(find())
+        return constant(out.reshape((1,) * input.ndim) if keepdim else out)
+    if input.ndim == 0:
+        normalize_dims(dim, 0)
+        return constant(xp.zeros((), dtype="int64"))
+    return constant(find(axis=normalize_dims(dim, input.ndim)[0], keepdims=keepdim))
+
+
 @tensor_method()
 def argmax(input, dim=None, keepdim=False):
     """Index of the largest element (over the flattened tensor when ``dim`` is None)."""
-    if dim is None:
-        return constant(xp_of(input.data).asarray(input.data.argmax()))
-    return constant(input.data.argmax(axis=normalize_dims(dim, input.ndim)[0], keepdims=keepdim))
+    return _arg_extreme(input, dim, keepdim, "argmax")
 
 
 @tensor_method()
 def argmin(input, dim=None, keepdim=False):
     """Index of the smallest element (over the flattened tensor when ``dim`` is None)."""
-    if dim is None:
-        return constant(xp_of(input.data).asarray(input.data.argmin()))
-    return constant(input.data.argmin(axis=normalize_dims(dim, input.ndim)[0], keepdims=keepdim))
+    return _arg_extreme(input, dim, keepdim, "argmin")
 
 
 class Logsumexp(Op):
@@ -235,6 +257,10 @@ class Logsumexp(Op):
     def forward(self, x):
         xp = xp_of(x)
         self.in_shape = x.shape
+        if x.size == 0:  # log of an empty sum: -inf
+            shape = tuple(1 if i in self.dims else s for i, s in enumerate(x.shape)) if self.keepdim else \
+                tuple(s for i, s in enumerate(x.shape) if i not in self.dims)
+            return xp.full(shape, -xp.inf, dtype=x.dtype)
         m = x.max(axis=self.dims, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)  # all -inf: avoid inf - inf
         out = xp.log(xp.exp(x - m).sum(axis=self.dims, keepdims=True)) + m
@@ -309,8 +335,10 @@ def _product_of_others(x, dims, xp):
 
 
 @tensor_method()
-def prod(input, dim=None, keepdim=False):
-    """Product over ``dim``."""
+def prod(input, dim=None, keepdim=False, *, dtype=None):
+    """Product over ``dim`` (``dtype``: cast the input first)."""
+    if dtype is not None:
+        input = input.to(dtype)
     return Prod.apply(input, dims=normalize_dims(dim, input.ndim), keepdim=keepdim)
 
 
@@ -359,14 +387,22 @@ class LogSoftmax(Op):
 
 
 @tensor_method()
-def softmax(input, dim):
-    """Softmax along ``dim``, stable for any finite input."""
+def softmax(input, dim, dtype=None):
+    """Softmax along ``dim``, stable for any finite input (``dtype``: cast the input first)."""
+    if dtype is not None:
+        input = input.to(dtype)
+    if input.data.size == 0:
+        return input.clone()
     return Softmax.apply(input, dim=_one_dim(dim, input.ndim))
 
 
 @tensor_method()
-def log_softmax(input, dim):
-    """Log of the softmax along ``dim``, stable for any finite input."""
+def log_softmax(input, dim, dtype=None):
+    """Log of the softmax along ``dim``, stable for any finite input (``dtype``: cast the input first)."""
+    if dtype is not None:
+        input = input.to(dtype)
+    if input.data.size == 0:
+        return input.clone()
     return LogSoftmax.apply(input, dim=_one_dim(dim, input.ndim))
 
 
@@ -396,8 +432,10 @@ class Cumsum(Op):
 
 
 @tensor_method()
-def cumsum(input, dim):
-    """Running sum along ``dim``; same shape as ``input``."""
+def cumsum(input, dim, *, dtype=None):
+    """Running sum along ``dim``; same shape as ``input`` (``dtype``: cast the input first)."""
+    if dtype is not None:
+        input = input.to(dtype)
     d = _one_dim(dim, input.ndim)
     if d is None:  # 0-d: nothing to accumulate
         return input.clone()
@@ -428,7 +466,7 @@ class VectorNorm2(Op):
 def norm(input, p=2, dim=None, keepdim=False):
     """Vector p-norm over ``dim`` (all elements when None): ``(sum |x|^p)^(1/p)``.
 
-    ``p`` may be a positive number, ``float('inf')`` (largest ``|x|``),
+    ``p`` may be any number (negative too), ``float('inf')`` (largest ``|x|``),
     ``-float('inf')`` (smallest), 0 (count of nonzeros) or ``'fro'`` (= 2).
     The 2-norm's gradient at an all-zero input is 0, as in PyTorch.
     """
@@ -444,12 +482,12 @@ def norm(input, p=2, dim=None, keepdim=False):
         return input.abs().amax(dim=dims, keepdim=keepdim)
     if p == -float("inf"):
         return input.abs().amin(dim=dims, keepdim=keepdim)
-    if p == 0:
-        return (input != 0).to(input.dtype).sum(dim=dims, keepdim=keepdim)
+    if p == 0:  # the count of nonzeros: piecewise constant, a zero gradient (as PyTorch)
+        from .pointwise import stepwise
+
+        return stepwise(input, lambda a: (a != 0).astype(a.dtype)).sum(dim=dims, keepdim=keepdim)
     if p == 1:
         return input.abs().sum(dim=dims, keepdim=keepdim)
-    if p < 0:
-        raise ValueError(f"norm: p must be positive, inf or -inf, got {p}")
     return (input.abs() ** p).sum(dim=dims, keepdim=keepdim) ** (1.0 / p)
 
 
@@ -460,15 +498,22 @@ SortResult.__doc__ = "``(values, indices)`` returned by ``sort`` and ``topk``."
 
 
 def _order(input, dim, descending):
-    """Indices that sort ``input`` along ``dim`` (a raw array)."""
+    """Indices that sort ``input`` along ``dim`` (a raw array), stable: equal elements keep their order.
+    NaN counts as the largest value, as in PyTorch."""
     xp = xp_of(input.data)
-    idx = xp.argsort(input.data, axis=dim, kind="stable")
-    return xp.flip(idx, axis=dim) if descending else idx
+    if not descending:
+        return xp.argsort(input.data, axis=dim, kind="stable")
+    # Descending and stable: sort the reversed array ascending, read it backwards, map indices back.
+    n = input.shape[dim]
+    idx = xp.argsort(xp.flip(input.data, axis=dim), axis=dim, kind="stable")
+    return (n - 1) - xp.flip(idx, axis=dim)
 
 
 @tensor_method()
-def sort(input, dim=-1, descending=False):
-    """Sort along ``dim``: ``(values, indices)``; the gradient flows back to where each value came from."""
+def sort(input, dim=-1, descending=False, *, stable=False):
+    """Sort along ``dim``: ``(values, indices)``; the gradient flows back to where each value came from.
+
+    The sort is always stable (``stable`` is accepted for PyTorch's signature)."""
     if input.ndim == 0:
         return SortResult(input.clone(), constant(xp_of(input.data).zeros((), dtype="int64")))
     (d,) = normalize_dims(dim, input.ndim)
@@ -477,8 +522,8 @@ def sort(input, dim=-1, descending=False):
 
 
 @tensor_method()
-def argsort(input, dim=-1, descending=False):
-    """Indices that sort ``input`` along ``dim`` (no gradient)."""
+def argsort(input, dim=-1, descending=False, *, stable=False):
+    """Indices that sort ``input`` along ``dim`` (no gradient; always a stable sort)."""
     return sort(input, dim, descending).indices
 
 
@@ -496,3 +541,135 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
     idx = _order(input, d, largest)
     idx = xp_of(idx).take(idx, xp_of(idx).arange(int(k)), axis=d)
     return SortResult(input.gather(d, constant(idx)), constant(idx))
+
+
+# ----------------------------------------------------------------------------- more reductions
+
+
+class Cumprod(Op):
+    """out[..., i, ...] = x[..., 0, ...] * ... * x[..., i, ...] along ``dim``.
+
+    Backward: dL/dx_j = sum_{i >= j} g_i * prod_{k <= i, k != j} x_k.  Written as
+    (reversed cumsum of g * out) / x where x has no zeros; with zeros, the same sum is
+    built from the product of the elements before j times a running product after it.
+    """
+
+    save_output = True
+
+    def forward(self, x):
+        out = xp_of(x).cumprod(x, axis=self.dim)
+        return out.astype("int64") if out.dtype.kind == "b" else out
+
+    def backward(self, grad):
+        (x,) = self.inputs
+        d = self.dim
+        out = self.output
+        if not (x.data == 0).any():
+            return (grad * out).flip(d).cumsum(d).flip(d) / x
+        return _cumprod_grad_with_zeros(x, grad, d)
+
+
+def _cumprod_grad_with_zeros(x, grad, d):
+    """dL/dx_j = sum_{i >= j} g_i * prod_{k <= i, k != j} x_k, by an n x n mask along ``d`` (small n)."""
+    from .pointwise import where
+
+    n = x.shape[d]
+    xm = x.movedim(d, -1)  # (..., n)
+    gm = grad.movedim(d, -1)
+    xp = xp_of(x.data)
+    # m[..., j, i] = prod_{k <= i, k != j} x_k: the cumulative product of x with x_j replaced by 1
+    eye = constant(xp.eye(n, dtype=bool))
+    replaced = where(eye, 1.0, xm.unsqueeze(-2).expand(*(xm.shape[:-1] + (n, n))))  # row j: x with x_j -> 1
+    running = replaced.cumprod(-1)  # [..., j, i]
+    upper = constant(xp.triu(xp.ones((n, n), dtype=x.dtype)))  # i >= j
+    result = (running * upper * gm.unsqueeze(-2)).sum(-1)  # (..., n) indexed by j
+    return result.movedim(-1, d)
+
+
+@tensor_method()
+def cumprod(input, dim, *, dtype=None):
+    """Running product along ``dim``; same shape as ``input`` (``dtype``: cast the input first)."""
+    if dtype is not None:
+        input = input.to(dtype)
+    d = _one_dim(dim, input.ndim)
+    if d is None:
+        return input.clone()
+    return Cumprod.apply(input, dim=d)
+
+
+@tensor_method()
+def nansum(input, dim=None, keepdim=False, *, dtype=None):
+    """Sum over ``dim`` counting NaN as zero (its gradient there is zero)."""
+    from .pointwise import where
+
+    if dtype is not None:
+        input = input.to(dtype)
+    if input.dtype.kind == "f":
+        input = where(xp_of(input.data).isnan(input.data), 0.0, input)
+    return sum(input, dim, keepdim)
+
+
+@tensor_method()
+def median(input, dim=None, keepdim=False):
+    """``median()``: the lower median of all elements; ``median(dim)``: ``(values, indices)`` along ``dim``.
+
+    Of an even count the lower of the two middle values (as PyTorch); NaN counts as the largest
+    value unless present, in which case the median is NaN (as PyTorch).  The gradient goes to the
+    chosen element."""
+    if dim is None:
+        flat = input.reshape(-1)
+        if flat.shape[0] == 0:
+            raise ValueError("median() of an empty tensor")
+        values, indices = median(flat, 0)
+        return values
+    if input.ndim == 0:
+        normalize_dims(dim, 0)
+        return MaxResult(input.clone(), constant(xp_of(input.data).zeros((), dtype="int64")))
+    (d,) = normalize_dims(dim, input.ndim)
+    n = input.shape[d]
+    if n == 0:
+        raise ValueError(f"median over dim {dim} of size 0 (shape {input.shape})")
+    xp = xp_of(input.data)
+    order = _order(input, d, False)  # NaN sorts last
+    k = (n - 1) // 2
+    idx = xp.take(order, [k], axis=d)
+    if input.dtype.kind == "f":
+        # any NaN in a row: the median is NaN, at the first NaN's index
+        nan = xp.isnan(input.data)
+        has_nan = nan.any(axis=d, keepdims=True)
+        first_nan = nan.argmax(axis=d, keepdims=True)
+        idx = xp.where(has_nan, first_nan, idx)
+    values = input.gather(d, constant(idx))
+    if not keepdim:
+        values, idx = values.squeeze(d), idx.squeeze(d)
+    return MaxResult(values, constant(idx))
+
+
+@tensor_method()
+def diff(input, n=1, dim=-1, prepend=None, append=None):
+    """The ``n``-th forward difference along ``dim`` (``out[i] = x[i + 1] - x[i]``), with ``prepend``
+    and ``append`` joined to ``input`` along ``dim`` first."""
+    from .shape import cat
+
+    if input.ndim == 0:
+        raise ValueError("diff expects a tensor with at least one dimension, got a 0-d tensor")
+    (d,) = normalize_dims(dim, input.ndim)
+    if int(n) == 0:  # nothing to take: the input itself (prepend/append unused), as PyTorch
+        return input
+    parts = [t for t in (prepend, input, append) if t is not None]
+    if len(parts) > 1:
+        from ._common import lift
+
+        parts = [p if isinstance(p, Tensor) else lift(p, input) for p in parts]
+        parts = [p.expand(*(input.shape[:d] + (1,) + input.shape[d + 1:])) if p.ndim == 0 else p for p in parts]
+        x = cat(parts, d)
+    else:
+        x = input
+    for _ in range(int(n)):
+        length = x.shape[d]
+        if length == 0:
+            break
+        hi = x.narrow(d, 1, length - 1)
+        lo = x.narrow(d, 0, length - 1)
+        x = hi.logical_xor(lo) if x.dtype.kind == "b" else hi - lo
+    return x

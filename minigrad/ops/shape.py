@@ -409,14 +409,26 @@ def pad(input, pad, mode="constant", value=0.0):
     pad = tuple(int(p) for p in pad)
     if len(pad) % 2 or len(pad) // 2 > input.ndim:
         raise ValueError(f"pad: expected pairs for at most {input.ndim} dims, got {pad} for shape {input.shape}")
-    if any(p < 0 for p in pad):
-        raise ValueError(f"pad: negative padding {pad} is not supported")
     if mode not in ("constant", "reflect", "replicate", "circular"):
         raise ValueError(f"pad: unknown mode {mode!r}")
+    if value is None:
+        value = 0.0
     widths = [(0, 0)] * input.ndim
     for i in range(len(pad) // 2):
         widths[input.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
-    return Pad.apply(input, widths=tuple(widths), mode=mode, value=value)
+    # Negative padding removes elements, as in PyTorch: 'circular' crops first and wraps what is
+    # left; the other modes pad by the positive amounts, then crop.
+    grow = tuple((max(lo, 0), max(hi, 0)) for lo, hi in widths)
+    if not any(lo < 0 or hi < 0 for lo, hi in widths):
+        return Pad.apply(input, widths=grow, mode=mode, value=value)
+    crop_first = mode == "circular"
+    sizes = input.shape if crop_first else tuple(n + lo + hi for (lo, hi), n in zip(grow, input.shape))
+    crop = tuple(slice(max(-lo, 0), n - max(-hi, 0)) for (lo, hi), n in zip(widths, sizes))
+    if any(c.start > c.stop for c in crop):
+        raise ValueError(f"pad: padding {pad} removes more than the whole of shape {input.shape}")
+    if crop_first:
+        return Pad.apply(input[crop], widths=grow, mode=mode, value=value)
+    return Pad.apply(input, widths=grow, mode=mode, value=value)[crop]
 
 
 Tensor.pad = pad
@@ -503,6 +515,29 @@ class ToDevice(Op):
         return ToDevice.apply(grad, device=self.in_device)
 
 
+class MemoryFormat:
+    """PyTorch's memory formats (``mg.contiguous_format``...), accepted where PyTorch takes
+    ``memory_format=``.  minigrad keeps no layout hints: every format gives the same values."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return f"minigrad.{self.name}"
+
+
+contiguous_format = MemoryFormat("contiguous_format")
+preserve_format = MemoryFormat("preserve_format")
+channels_last = MemoryFormat("channels_last")
+channels_last_3d = MemoryFormat("channels_last_3d")
+
+
+def _check_memory_format(memory_format, fn):
+    if memory_format is not None and not isinstance(memory_format, MemoryFormat):
+        raise TypeError(f"{fn}: memory_format must be one of mg.contiguous_format, mg.preserve_format, "
+                        f"mg.channels_last, mg.channels_last_3d, got {memory_format!r}")
+
+
 class Clone(Op):
     """A copy with its own memory."""
 
@@ -523,15 +558,24 @@ def _cast(input, dtype):
 
 
 @tensor_method()
-def to(input, *args, dtype=None, device=None, copy=False):
-    """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(other_tensor)``."""
+def to(input, *args, dtype=None, device=None, non_blocking=False, copy=False, memory_format=None):
+    """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(other_tensor)``, each optionally
+    followed by ``non_blocking`` and ``copy`` (as PyTorch; ``non_blocking`` changes nothing here)."""
+    _check_memory_format(memory_format, "to")
+    flags = []
     for a in args:
-        if isinstance(a, Tensor):
+        if isinstance(a, bool):
+            flags.append(a)
+        elif isinstance(a, Tensor):
             dtype, device = a.dtype, a.device
         elif isinstance(a, str):
             device = a
         else:
             dtype = a
+    if len(flags) > 2:
+        raise TypeError(f"to: expected at most two flags (non_blocking, copy), got {len(flags)}")
+    if len(flags) == 2:
+        copy = flags[1]
     out = input
     if device is not None and B.device_name(device) != input.device:
         out = ToDevice.apply(out, device=B.device_name(device))
@@ -553,7 +597,8 @@ def cuda(input, device=None):
 
 
 def _dtype_method(name, dtype):
-    def fn(input):
+    def fn(input, memory_format=None):
+        _check_memory_format(memory_format, name)
         return _cast(input, dtype)
 
     fn.__name__ = name
@@ -572,14 +617,169 @@ def type_as(input, other):
 
 
 @tensor_method()
-def clone(input):
-    """A copy that is still part of the graph (gradient passes through)."""
+def clone(input, *, memory_format=None):
+    """A copy that is still part of the graph (gradient passes through).  ``memory_format`` is
+    accepted for PyTorch's signature and changes nothing."""
+    _check_memory_format(memory_format, "clone")
     return Clone.apply(input)
 
 
 @tensor_method()
-def contiguous(input):
+def contiguous(input, memory_format=None):
     """A C-contiguous version (the same tensor when it already is)."""
+    _check_memory_format(memory_format, "contiguous")
     if input.data.flags.c_contiguous:
         return input
     return Clone.apply(input)
+
+
+# ----------------------------------------------------------------------------- more shape ops
+
+
+class Roll(Op):
+    """Shift elements along ``dims`` by ``shifts``, wrapping around; backward rolls back."""
+
+    def forward(self, x):
+        return xp_of(x).roll(x, self.shifts, axis=self.dims)
+
+    def backward(self, grad):
+        return Roll.apply(grad, shifts=tuple(-s for s in self.shifts), dims=self.dims)
+
+
+@tensor_method()
+def roll(input, shifts, dims=None):
+    """Shift elements by ``shifts`` along ``dims`` (ints or tuples of equal length), wrapping around.
+    With ``dims=None`` the flattened tensor is rolled and the shape restored."""
+    shifts = (int(shifts),) if isinstance(shifts, numbers.Integral) else tuple(int(s) for s in shifts)
+    if dims is None:
+        if len(shifts) != 1:
+            raise ValueError(f"roll: without dims, shifts must be one number, got {shifts}")
+        return Roll.apply(input.reshape(-1), shifts=shifts, dims=(0,)).reshape(input.shape)
+    dims = (int(dims),) if isinstance(dims, numbers.Integral) else tuple(int(d) for d in dims)
+    if len(dims) != len(shifts):
+        raise ValueError(f"roll: shifts {shifts} and dims {dims} must have the same length")
+    for d in dims:
+        if not -max(input.ndim, 1) <= d < max(input.ndim, 1):
+            raise IndexError(f"roll: dim {d} is out of range for a tensor of shape {input.shape}")
+    if input.ndim == 0:
+        return input.clone()
+    return Roll.apply(input, shifts=shifts, dims=tuple(d % input.ndim for d in dims))
+
+
+@tensor_method()
+def narrow(input, dim, start, length):
+    """The ``length`` elements from ``start`` along ``dim`` (a view; ``start`` may be negative)."""
+    (d,) = normalize_dims(dim, input.ndim)
+    n = input.shape[d]
+    start = int(start.item() if isinstance(start, Tensor) else start)
+    length = int(length)
+    if not -n <= start <= n:
+        raise IndexError(f"narrow: start {start} is out of range for dim {dim} of size {n}")
+    start %= max(n, 1) if start < 0 else n + 1
+    if length < 0 or start + length > n:
+        raise ValueError(f"narrow: start {start} + length {length} exceeds dim {dim} of size {n}")
+    return input[(slice(None),) * d + (slice(start, start + length),)]
+
+
+@tensor_method()
+def select(input, dim, index):
+    """The slice at ``index`` along ``dim``, with that dim removed (``x.select(0, i)`` is ``x[i]``)."""
+    (d,) = normalize_dims(dim, input.ndim)
+    n = input.shape[d]
+    index = int(index)
+    if not -n <= index < n:
+        raise IndexError(f"select: index {index} is out of range for dim {dim} of size {n}")
+    return input[(slice(None),) * d + (index,)]
+
+
+@tensor_method("movedim", "moveaxis")
+def movedim(input, source, destination):
+    """Move dims ``source`` to positions ``destination`` (ints or tuples); the others keep their order."""
+    src = (source,) if isinstance(source, numbers.Integral) else tuple(source)
+    dst = (destination,) if isinstance(destination, numbers.Integral) else tuple(destination)
+    if len(src) != len(dst):
+        raise ValueError(f"movedim: source {src} and destination {dst} must have the same length")
+    nd = input.ndim
+    if nd == 0:
+        for d in src + dst:
+            normalize_dims(d, 0)
+        return input
+    src = [normalize_dims(d, nd)[0] for d in src]
+    dst = [normalize_dims(d, nd)[0] for d in dst]
+    if len(set(src)) != len(src) or len(set(dst)) != len(dst):
+        raise ValueError(f"movedim: repeated dims in source {source} or destination {destination}")
+    order = [None] * nd
+    for s, t in zip(src, dst):
+        order[t] = s
+    rest = iter(d for d in range(nd) if d not in src)
+    order = [next(rest) if o is None else o for o in order]
+    return permute(input, order)
+
+
+def hstack(tensors):
+    """Join along dim 1 (dim 0 for 1-D tensors); 0-d tensors count as 1-D."""
+    tensors = [t.reshape(1) if t.ndim == 0 else t for t in tensors]
+    if not tensors:
+        raise ValueError("hstack: expected a non-empty list of tensors")
+    return cat(tensors, 0 if tensors[0].ndim == 1 else 1)
+
+
+def vstack(tensors):
+    """Join along dim 0 after making 0-d and 1-D tensors rows (1, n)."""
+    tensors = [t.reshape(1, -1) if t.ndim < 2 else t for t in tensors]
+    if not tensors:
+        raise ValueError("vstack: expected a non-empty list of tensors")
+    return cat(tensors, 0)
+
+
+row_stack = vstack
+
+
+@tensor_method()
+def tile(input, *dims):
+    """Repeat the tensor ``dims[i]`` times along each dim; fewer ``dims`` than dims count from the last."""
+    dims = _sizes(dims)
+    if len(dims) < input.ndim:
+        dims = (1,) * (input.ndim - len(dims)) + dims
+    return repeat(input, dims)
+
+
+@tensor_method()
+def repeat_interleave(input, repeats, dim=None, *, output_size=None):
+    """Repeat each element ``repeats`` times (a number, or a 1-D tensor of counts per element) along
+    ``dim`` (the flattened tensor when None): ``[1, 2]`` with 2 repeats is ``[1, 1, 2, 2]``."""
+    from .index import index_select
+
+    xp = xp_of(input.data)
+    if dim is None:
+        input = input.reshape(-1)
+        d = 0
+    else:
+        (d,) = normalize_dims(dim, input.ndim)
+    if input.ndim == 0:
+        input = input.reshape(1)
+    n = input.shape[d]
+    counts = repeats.data if isinstance(repeats, Tensor) else xp.asarray(repeats)
+    if counts.ndim > 1 or (counts.ndim == 1 and counts.shape[0] not in (1, n)):
+        raise ValueError(f"repeat_interleave: repeats must be a number or have {n} entries, got shape "
+                         f"{tuple(counts.shape)}")
+    counts = xp.broadcast_to(counts.reshape(-1) if counts.ndim else counts, (n,)).astype("int64")
+    if (counts < 0).any():
+        raise ValueError("repeat_interleave: repeats must be non-negative")
+    idx = xp.repeat(xp.arange(n), counts)
+    return index_select(input, d, constant(idx))
+
+
+Tensor.H = property(lambda self: _conj_transpose(self, "H"), doc="The transpose of a matrix (real tensors: no "
+                                                                "conjugation needed); 0-d and 1-D unchanged.")
+Tensor.mH = property(lambda self: _conj_transpose(self, "mH"), doc="The last two dims swapped (real tensors).")
+
+
+def _conj_transpose(input, name):
+    if name == "H":
+        if input.ndim > 2:
+            raise ValueError(f"H expects at most 2 dimensions, got shape {input.shape}; use mH")
+        return t(input)
+    if input.ndim < 2:
+        raise ValueError(f"mH expects at least 2 dimensions, got shape {input.shape}")
+    return transpose(input, -2, -1)

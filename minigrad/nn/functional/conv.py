@@ -30,6 +30,8 @@ def _ints(value, n, name, fn, minimum):
         out = (int(value),) * n
     elif isinstance(value, (tuple, list)) and len(value) == n and all(isinstance(v, numbers.Integral) for v in value):
         out = tuple(int(v) for v in value)
+    elif isinstance(value, (tuple, list)) and len(value) == 1 and isinstance(value[0], numbers.Integral):
+        out = (int(value[0]),) * n  # (p,) means p on every side, as PyTorch reads it
     else:
         raise TypeError(f"{fn}: {name} must be an int or a tuple of {n} ints, got {value!r}")
     if min(out) < minimum:
@@ -280,14 +282,20 @@ def _flat_indices(argmax, width, geom, out_hw):
     return (rows * width + cols).astype(np.int64)
 
 
-def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-    """Maximum over windows of a (N, C, L) or (C, L) input, as ``torch.nn.functional.max_pool1d``."""
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """Maximum over windows of a (N, C, L) or (C, L) input, as ``torch.nn.functional.max_pool1d``.
+
+    With ``return_indices=True`` also returns the position along L of each maximum (int64)."""
     x, unbatched = _batched(input, 1, "max_pool1d")
     k, = _ints(kernel_size, 1, "kernel_size", "max_pool1d", 1)
-    s = k if stride is None else _ints(stride, 1, "stride", "max_pool1d", 1)[0]
+    s = k if stride is None or stride == () or stride == [] else _ints(stride, 1, "stride", "max_pool1d", 1)[0]
     p, = _ints(padding, 1, "padding", "max_pool1d", 0)
     d, = _ints(dilation, 1, "dilation", "max_pool1d", 1)
-    out = max_pool2d(x.unsqueeze(2), (1, k), (1, s), (0, p), (1, d), ceil_mode).squeeze(2)
+    out = max_pool2d(x.unsqueeze(2), (1, k), (1, s), (0, p), (1, d), ceil_mode, return_indices)
+    if return_indices:  # a row of height 1: the flat index h * L + w is w
+        out, indices = out[0].squeeze(2), out[1].squeeze(2)
+        return (out.squeeze(0), indices.squeeze(0)) if unbatched else (out, indices)
+    out = out.squeeze(2)
     return out.squeeze(0) if unbatched else out
 
 
@@ -390,6 +398,9 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     out_hw = tuple(out_len(n, k, s, p, p, d)
                    for n, k, s, p, d in zip(input.shape[2:], kernel, stride, padding, dilation))
     _check_fits(fn, input, kernel, pads, dilation, out_hw)
+    if input.shape[0] == 0:  # an empty batch: an empty result, still part of the graph
+        n, c = input.shape[:2]
+        return input.reshape(-1)[:0].reshape(0, c * kernel[0] * kernel[1], out_hw[0] * out_hw[1])
     geom = ConvGeometry(stride, pads[0] + pads[1], dilation, 1)
     return Unfold.apply(input, kernel=kernel, geom=geom)
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from ... import _backend as B
 from ...autograd.engine import Op, Tensor, is_grad_enabled
-from ...ops._common import constant, xp_of
+from ...ops._common import constant, tensor_method, xp_of
 from ...ops.pointwise import softplus as _softplus_op, where
 
 __all__ = ["linear", "dropout", "embedding", "one_hot", "batch_norm", "layer_norm", "gelu", "erf", "elu", "silu",
@@ -554,6 +554,7 @@ class ErfOp(Op):
         return grad * (-(x * x)).exp() * (2.0 / math.sqrt(math.pi))
 
 
+@tensor_method()
 def erf(input):
     """Elementwise error function (differentiable).  Shape: any."""
     _check_float(input, "erf")
@@ -612,7 +613,7 @@ class EluOp(Op):
 
     def forward(self, x):
         xp = xp_of(x)
-        self.positive = x > 0
+        self.positive = ~(x <= 0)  # NaN takes the identity branch's gradient (1), as in PyTorch
         negative = xp.expm1(xp.minimum(x, 0))  # min: no overflow in the branch that is not taken
         negative *= self.alpha
         return xp.where(self.positive, x, negative)
