@@ -770,6 +770,7 @@ import registry_nn  # noqa: E402,F401  (nn.functional: linear, losses, normalisa
 import registry_conv  # noqa: E402,F401  (conv2d, pooling)
 import registry_rnn  # noqa: E402,F401  (recurrent cells and layers)
 import registry_attention  # noqa: E402,F401  (scaled_dot_product_attention)
+import registry_more  # noqa: E402,F401  (more math, scatter, shape helpers, more nn.functional)
 
 BY_NAME = {info.name: info for info in REGISTRY}
 GRAD_OPS = [i for i in REGISTRY if i.grad]
