@@ -345,6 +345,11 @@ _REFLECTED = {"__radd__", "__rsub__", "__rmul__", "__rdiv__", "__rtruediv__", "_
               "__ror__", "__rxor__"}
 Outcome = collections.namedtuple("Outcome", "status detail")
 
+# Samples whose result is random (dropout inside the op): not compared, with the reason.
+RANDOM_SAMPLES = {
+    "nn.functional.scaled_dot_product_attention": lambda s: s.kwargs.get("dropout_p", 0.0) > 0,
+}
+
 
 def run_sample(op, fn, sample, index):
     """Compare minigrad with torch on one SampleInput; returns an Outcome."""
@@ -355,6 +360,8 @@ def run_sample(op, fn, sample, index):
         t_out = op.op(*t_args, **t_kwargs)
     except Exception as e:  # a sample torch itself refuses: not counted
         return Outcome("skipped", f"torch raised {type(e).__name__}: {e}")
+    if _key(op) in RANDOM_SAMPLES and RANDOM_SAMPLES[_key(op)](sample):
+        return Outcome("skipped", "a random result (dropout)")
     if isinstance(fn, _Method) and not isinstance(sample.input, torch.Tensor):
         return Outcome("skipped", "a Tensor method called on a number")
     try:
