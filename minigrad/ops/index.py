@@ -228,8 +228,9 @@ def scatter_add_flat(values, positions, size):
 def _scatter_positions(input_shape, dim, idx, xp):
     """Flat positions in ``input_shape`` of ``out[..., idx[i][j], ...]`` for every entry of ``idx``
     (PyTorch's scatter addressing: ``dim`` from ``idx``, every other dim from the entry's own position)."""
-    grids = xp.indices(idx.shape, sparse=True)
-    parts = [idx if k == dim else grids[k] for k in range(len(input_shape))]
+    nd = len(input_shape)
+    parts = [idx if k == dim else xp.arange(idx.shape[k]).reshape((1,) * k + (-1,) + (1,) * (nd - k - 1))
+             for k in range(nd)]
     return xp.ravel_multi_index(tuple(xp.broadcast_arrays(*parts)), input_shape, mode="raise")
 
 

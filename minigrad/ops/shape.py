@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numbers
 
+import numpy as np
+
 from .. import _backend as B
 from ..autograd.engine import BroadcastTo, Cast, Op, Tensor  # noqa: F401  (BroadcastTo, Cast: the engine uses them too)
 from ._common import constant, normalize_dims, tensor_method, xp_of
@@ -763,11 +765,12 @@ def repeat_interleave(input, repeats, dim=None, *, output_size=None):
     if counts.ndim > 1 or (counts.ndim == 1 and counts.shape[0] not in (1, n)):
         raise ValueError(f"repeat_interleave: repeats must be a number or have {n} entries, got shape "
                          f"{tuple(counts.shape)}")
-    counts = xp.broadcast_to(counts.reshape(-1) if counts.ndim else counts, (n,)).astype("int64")
+    counts = B.to_device(counts, "cpu")  # a few counts: the index is built on the host
+    counts = np.broadcast_to(counts.reshape(-1) if counts.ndim else counts, (n,)).astype("int64")
     if (counts < 0).any():
         raise ValueError("repeat_interleave: repeats must be non-negative")
-    idx = xp.repeat(xp.arange(n), counts)
-    return index_select(input, d, constant(idx))
+    idx = np.repeat(np.arange(n), counts)
+    return index_select(input, d, constant(B.to_device(idx, input.device)))
 
 
 Tensor.H = property(lambda self: _conj_transpose(self, "H"), doc="The transpose of a matrix (real tensors: no "
