@@ -6,128 +6,21 @@ the *shapes* and parameters; the values come from a NumPy generator seeded
 by hypothesis, so they are continuous, free of ties and kept away from kinks
 (``abs`` at 0, ``relu`` at 0) where a finite difference would be wrong.
 
+The machinery (:class:`OpInfo`, :class:`Sample`, ``register``, the input drawers and the checks) is
+:mod:`minigrad.testing`; this file and the ``registry_*.py`` files it imports hold minigrad's own entries.
 Adding an op to minigrad = one class in ``minigrad/ops`` + one entry here.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass, field
-from typing import Any, Callable
 
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import minigrad as mg
-
-
-@dataclass
-class Sample:
-    """One call of an op: positional args (float arrays are differentiable inputs) and kwargs."""
-
-    args: list
-    kwargs: dict = field(default_factory=dict)
-    # Positions in args that are constant arrays (indices, masks), not differentiable inputs.
-    constant: tuple = ()
-
-
-@dataclass
-class OpInfo:
-    name: str
-    mg_fn: Callable  # (*tensors, **kwargs) -> Tensor or tuple
-    sample: Callable  # (draw) -> Sample   (used inside @st.composite)
-    np_fn: Callable | None = None  # (*arrays, **kwargs) -> array or tuple
-    torch_fn: Callable | None = None  # (*torch tensors, **kwargs) -> tensor or tuple
-    grad: bool = True  # differentiable: run gradcheck
-    keeps_dtype: bool = True  # float32 in gives float32 out
-    gradgrad: bool = True  # run second-order gradcheck
-    atol: float = 1e-6
-    rtol: float = 1e-5
-    notes: str = ""
-    gradcheck_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. a larger eps
-
-    def __repr__(self):
-        return self.name
-
-
-# ----------------------------------------------------------------------------- value drawing
-
-SHAPES = hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=4)
-SMALL_SHAPES = hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=3)
-NONEMPTY_DIMS = hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4)
-GROUPS_OF_2 = hnp.array_shapes(min_dims=1, max_dims=3, min_side=2, max_side=4)  # var/std need 2+ per group
-
-
-def values(draw, shape, domain="real", salt=0):
-    """Continuous values of ``shape`` from a generator seeded by hypothesis.
-
-    ``salt`` tells apart the inputs of one sample, which may draw the same seed.
-    """
-    rng = np.random.default_rng([draw(st.integers(0, 2**32 - 1)), salt])
-    if domain == "real":  # |x| in [0.1, 2]: away from 0 (kinks of abs, relu, sign)
-        x = rng.uniform(0.1, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
-    elif domain == "positive":
-        x = rng.uniform(0.2, 2.0, shape)
-    elif domain == "unit":  # (-0.9, 0.9)
-        x = rng.uniform(-0.9, 0.9, shape)
-    elif domain == "wide":
-        x = rng.uniform(-4, 4, shape)
-    else:
-        raise ValueError(domain)
-    return np.asarray(x, dtype=np.float64)
-
-
-def distinct(draw, shape):
-    """Values with well-separated elements (no near-ties for max/min/sort)."""
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    n = int(np.prod(shape)) if shape else 1
-    x = rng.permutation(n).astype(np.float64) * 0.25 + rng.uniform(-0.05, 0.05, n)
-    return x.reshape(shape) - n * 0.1
-
-
-def dim_for(draw, shape, allow_none=True, allow_tuple=True):
-    """A valid ``dim`` argument for ``shape``: None, an int (maybe negative) or a tuple."""
-    ndim = len(shape)
-    options = []
-    if allow_none:
-        options.append(st.none())
-    if ndim:
-        options.append(st.integers(-ndim, ndim - 1))
-        if allow_tuple and ndim > 1:
-            options.append(st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim, unique=True).map(tuple))
-    return draw(st.one_of(*options)) if options else None
-
-
-def unary(domain="real", shapes=SHAPES):
-    def sample(draw):
-        return Sample([values(draw, draw(shapes), domain)])
-
-    return sample
-
-
-def binary(domain_a="real", domain_b="real"):
-    """Two inputs with mutually broadcastable shapes (including 0-d and size-1 dims)."""
-
-    def sample(draw):
-        shapes = draw(hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=4))
-        a, b = shapes.input_shapes
-        return Sample([values(draw, a, domain_a), values(draw, b, domain_b, salt=1)])
-
-    return sample
-
-
-def reduction(domain="real", keepdim=True, allow_tuple=True, allow_none=True, distinct_values=False, shapes=None):
-    if shapes is None:
-        shapes = SHAPES if allow_none else NONEMPTY_DIMS
-
-    def sample(draw):
-        shape = draw(shapes)
-        x = distinct(draw, shape) if distinct_values else values(draw, shape, domain)
-        kwargs = {"dim": dim_for(draw, shape, allow_none=allow_none, allow_tuple=allow_tuple)}
-        if keepdim:
-            kwargs["keepdim"] = draw(st.booleans())
-        return Sample([x], kwargs)
-
-    return sample
+from minigrad.testing import (  # noqa: F401  (the registry_*.py files import these names from here)
+    GROUPS_OF_2, NONEMPTY_DIMS, REGISTRY, SHAPES, SMALL_SHAPES, OpInfo, Sample, binary, dim_for, distinct,
+    reduction, register, unary, values,
+)
 
 
 def _np_dim(dim):
@@ -139,14 +32,6 @@ def _t():
     import torch
 
     return torch
-
-
-# ----------------------------------------------------------------------------- the registry
-REGISTRY: list[OpInfo] = []
-
-
-def register(*infos):
-    REGISTRY.extend(infos)
 
 
 # Arithmetic -------------------------------------------------------------------------------------
@@ -765,6 +650,66 @@ for _name, _op in (("lt", np.less), ("le", np.less_equal), ("gt", np.greater), (
     register(OpInfo(_name, (lambda n: lambda a, b: getattr(a, n)(b))(_name), binary(), _op,
                     (lambda n: lambda a, b: getattr(a, n)(b))(_name), grad=False))
 
+# Matrix products of fixed rank, broadcasting several tensors, NaN test, assignment -------------------
+def _mm_sample(batch):
+    def sample(draw):
+        n, k, m = (draw(st.integers(1, 4)) for _ in range(3))
+        lead = (draw(st.integers(1, 3)),) if batch else ()
+        return Sample([values(draw, lead + (n, k)), values(draw, lead + (k, m), salt=1)])
+
+    return sample
+
+
+def _dot_sample(draw):
+    n = draw(st.integers(1, 5))
+    return Sample([values(draw, (n,)), values(draw, (n,), salt=1)])
+
+
+def _broadcast_tensors_sample(draw):
+    shapes = draw(hnp.mutually_broadcastable_shapes(num_shapes=3, min_dims=0, max_dims=3, max_side=3))
+    return Sample([values(draw, shape, salt=i) for i, shape in enumerate(shapes.input_shapes)])
+
+
+def _isnan_sample(draw):
+    x = values(draw, draw(SHAPES))
+    if x.size:
+        x.reshape(-1)[draw(st.integers(0, x.size - 1))] = np.nan
+    return Sample([x])
+
+
+def _setitem_sample(draw):
+    """A row, a slice of rows or a column assigned a value of the matching shape."""
+    n, m = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    kind = draw(st.sampled_from(["row", "rows", "column"]))
+    if kind == "row":
+        i = draw(st.integers(-n, n - 1))
+        index, vshape = (i,), (m,)
+    elif kind == "rows":
+        start = draw(st.integers(0, n - 1))
+        index, vshape = (slice(start, n),), (n - start, m)
+    else:
+        j = draw(st.integers(0, m - 1))
+        index, vshape = (slice(None), j), (n,)
+    return Sample([values(draw, (n, m)), values(draw, vshape, salt=1)], {"index": index})
+
+
+def _assigned(a, v, index):
+    out = a.detach().clone() if hasattr(a, "detach") else a.copy()
+    out[index] = v.detach() if hasattr(v, "detach") else v
+    return out
+
+
+register(
+    OpInfo("mm", mg.mm, _mm_sample(batch=False), np.matmul, lambda a, b: a.mm(b)),
+    OpInfo("bmm", mg.bmm, _mm_sample(batch=True), np.matmul, lambda a, b: a.bmm(b)),
+    OpInfo("dot", mg.dot, _dot_sample, np.dot, lambda a, b: a.dot(b)),
+    OpInfo("broadcast_tensors", mg.broadcast_tensors, _broadcast_tensors_sample, np.broadcast_arrays,
+           lambda *ts: _t().broadcast_tensors(*ts)),
+    OpInfo("isnan", mg.isnan, _isnan_sample, np.isnan, lambda a: a.isnan(), grad=False),
+    OpInfo("setitem", _assigned, _setitem_sample, _assigned, _assigned, grad=False,
+           notes="x[index] = value in place (not recorded); the entry assigns into a copy"),
+)
+
 # Entries for the ops of other packages live in their own files (each calls ``register``).
 import registry_nn  # noqa: E402,F401  (nn.functional: linear, losses, normalisation, ...)
 import registry_conv  # noqa: E402,F401  (conv2d, pooling)
@@ -789,6 +734,8 @@ API_COVERAGE = {
     "sum": ["sum"], "mean": ["mean"], "var": ["var", "var_biased"], "std": ["std"], "max": ["max_all", "max_dim_values"],
     "min": ["min_all", "min_dim_values"], "amax": ["amax"], "amin": ["amin"], "argmax": ["argmax"],
     "argmin": ["argmin"], "logsumexp": ["logsumexp"], "prod": ["prod", "prod_with_zero"],
+    "mm": ["mm"], "bmm": ["bmm"], "dot": ["dot"], "broadcast_tensors": ["broadcast_tensors"], "isnan": ["isnan"],
+    "__setitem__": ["setitem"],
     "reshape": ["reshape"], "view": ["view"], "flatten": ["flatten"], "squeeze": ["squeeze"],
     "unsqueeze": ["unsqueeze"], "transpose": ["transpose"], "permute": ["permute"], "T": ["T"],
     "expand": ["expand"], "broadcast_to": ["broadcast_to"], "cat": ["cat"], "stack": ["stack"],
