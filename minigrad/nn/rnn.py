@@ -53,6 +53,7 @@ import warnings
 import numpy as np
 
 from .. import _backend as B
+from ._checks import check_like, check_tensor
 from ..autograd.engine import Tensor
 from ..ops._common import constant
 from ..ops.pointwise import relu, sigmoid, tanh, where
@@ -224,22 +225,6 @@ def lstm_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
 
 
 # ----------------------------------------------------------------------------- checks shared by cells and layers
-def _check_tensor(name, owner, value):
-    if not isinstance(value, Tensor):
-        raise TypeError(f"{owner}: {name} must be a minigrad Tensor, got {type(value).__name__}")
-
-
-def _check_like(owner, name, t, weight):
-    """``t`` must have the parameters' dtype and device (no silent float64 upcast, no device mix)."""
-    if t.dtype != weight.dtype:
-        raise TypeError(
-            f"{owner}: {name} has dtype {t.dtype} but the parameters are {weight.dtype}; convert one of them "
-            f"(e.g. {name}.to(mg.{weight.dtype.name}) or module.to(mg.{t.dtype.name}))"
-        )
-    if t.device != weight.device:
-        raise B.DeviceError(f"{owner}: {name} is on {t.device} but the parameters are on {weight.device}")
-
-
 def _zeros_state(like, shape):
     """A constant zero state of ``shape`` with ``like``'s dtype and device."""
     return constant(B.xp_of(like.data).zeros(shape, dtype=like.dtype))
@@ -289,13 +274,13 @@ class RNNCellBase(Module):
     def _check_input(self, input):
         """Return (input as (B, H_in), batched?)."""
         name = type(self).__name__
-        _check_tensor("input", name, input)
+        check_tensor(input, name, "input")
         if input.ndim not in (1, 2) or input.shape[-1] != self.input_size:
             raise ValueError(
                 f"{name}: expected input of shape (batch, {self.input_size}) or ({self.input_size},) "
                 f"(input_size={self.input_size}), got {tuple(input.shape)}"
             )
-        _check_like(name, "input", input, self.weight_ih)
+        check_like(name, "input", input, self.weight_ih)
         batched = input.ndim == 2
         return (input if batched else input.unsqueeze(0)), batched
 
@@ -305,14 +290,14 @@ class RNNCellBase(Module):
         batch = x.shape[0]
         if state is None:
             return _zeros_state(x, (batch, self.hidden_size))
-        _check_tensor(what, name, state)
+        check_tensor(state, name, what)
         expected = (batch, self.hidden_size) if batched else (self.hidden_size,)
         if tuple(state.shape) != expected:
             raise ValueError(
                 f"{name}: expected {what} of shape {expected} for input of shape "
                 f"{(batch, self.input_size) if batched else (self.input_size,)}, got {tuple(state.shape)}"
             )
-        _check_like(name, what, state, self.weight_hh)
+        check_like(name, what, state, self.weight_hh)
         return state if batched else state.unsqueeze(0)
 
 
@@ -663,7 +648,7 @@ class RNNBase(Module, metaclass=abc.ABCMeta):
     def _time_major_input(self, input):
         """Return (input as (T, B, H_in), batched?)."""
         name = type(self).__name__
-        _check_tensor("input", name, input)
+        check_tensor(input, name, "input")
         layout = "(batch, seq_len, input_size)" if self.batch_first else "(seq_len, batch, input_size)"
         if input.ndim not in (2, 3) or input.shape[-1] != self.input_size:
             raise ValueError(
@@ -672,7 +657,7 @@ class RNNBase(Module, metaclass=abc.ABCMeta):
             )
         if input.shape[1 if self.batch_first and input.ndim == 3 else 0] == 0:
             raise ValueError(f"{name}: got an input with no time steps (shape {tuple(input.shape)})")
-        _check_like(name, "input", input, self.weight_ih_l0)
+        check_like(name, "input", input, self.weight_ih_l0)
         if input.ndim == 2:
             return input.unsqueeze(1), False
         return (input.transpose(0, 1) if self.batch_first else input), True
@@ -698,7 +683,7 @@ class RNNBase(Module, metaclass=abc.ABCMeta):
 
     def _check_state(self, state, what, x, batched, size):
         name = type(self).__name__
-        _check_tensor(what, name, state)
+        check_tensor(state, name, what)
         count, batch = self.num_layers * self.num_directions, x.shape[1]
         expected = (count, batch, size) if batched else (count, size)
         size_name = "proj_size" if size == self.proj_size else "hidden_size"
@@ -707,7 +692,7 @@ class RNNBase(Module, metaclass=abc.ABCMeta):
                 f"{name}: expected {what} of shape {expected} (num_layers * num_directions, "
                 f"{'batch, ' if batched else ''}{size_name}), got {tuple(state.shape)}"
             )
-        _check_like(name, what, state, self.weight_hh_l0)
+        check_like(name, what, state, self.weight_hh_l0)
         if not batched:
             state = state.unsqueeze(1)
         return list(state.unbind(0))

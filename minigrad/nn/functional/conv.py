@@ -11,6 +11,7 @@ import numbers
 import numpy as np
 
 from ... import _backend as B
+from .._checks import check_floats_alike, check_tensor
 from ...autograd.engine import Tensor, is_grad_enabled
 from ...ops.conv import (
     AvgPool2d, Conv2d, Conv2dInputGrad, ConvGeometry, Fold, MaxPool2d, PoolGeometry, Unfold, max_pool_with_argmax,
@@ -40,31 +41,15 @@ def _ints(value, n, name, fn, minimum):
     return out
 
 
-def _check_tensor(t, name, fn):
-    if not isinstance(t, Tensor):
-        raise TypeError(f"{fn}: {name} must be a Tensor, got {type(t).__name__}")
-
-
 def _batched(input, spatial, fn):
     """``input`` with a batch dimension (adding one to an unbatched input); and whether it was added."""
-    _check_tensor(input, "input", fn)
+    check_tensor(input, fn, "input")
     if input.ndim == spatial + 2:
         return input, False
     if input.ndim == spatial + 1:
         return input.unsqueeze(0), True
     layout = "(N, C, H, W) or (C, H, W)" if spatial == 2 else "(N, C, L) or (C, L)"
     raise ValueError(f"{fn}: expected input of shape {layout}, got shape {tuple(input.shape)}")
-
-
-def _check_float(fn, *tensors):
-    """Every tensor is floating point and of the same dtype."""
-    dtypes = [t.dtype for t in tensors if t is not None]
-    for t in tensors:
-        if t is not None and t.dtype.kind != "f":
-            raise TypeError(f"{fn}: expected floating-point tensors, got dtype {t.dtype} (shape {tuple(t.shape)})")
-    if len(set(dtypes)) > 1:
-        names = ", ".join(f"{tuple(t.shape)} {t.dtype}" for t in tensors if t is not None)
-        raise TypeError(f"{fn}: input, weight and bias must have the same dtype, got {names}")
 
 
 def _conv_padding(padding, kernel, stride, dilation, fn):
@@ -87,7 +72,7 @@ def _conv_padding(padding, kernel, stride, dilation, fn):
 def _check_conv(fn, x, weight, bias, groups, transposed=False):
     """Shapes of input (N, C, *spatial), weight and bias agree; ``groups`` divides the channels."""
     spatial = x.ndim - 2
-    _check_tensor(weight, "weight", fn)
+    check_tensor(weight, fn, "weight")
     if weight.ndim != spatial + 2:
         kind = "(C_in, C_out/groups, " if transposed else "(C_out, C_in/groups, "
         raise ValueError(f"{fn}: expected a weight of shape {kind}{'kH, kW' if spatial == 2 else 'kL'}), "
@@ -118,11 +103,11 @@ def _check_conv(fn, x, weight, bias, groups, transposed=False):
     if min(weight.shape[2:], default=1) < 1:
         raise ValueError(f"{fn}: the weight of shape {tuple(weight.shape)} has an empty kernel")
     if bias is not None:
-        _check_tensor(bias, "bias", fn)
+        check_tensor(bias, fn, "bias")
         if tuple(bias.shape) != (c_out,):
             raise ValueError(f"{fn}: expected a bias of shape ({c_out},) for {c_out} output channels, "
                              f"got shape {tuple(bias.shape)}")
-    _check_float(fn, x, weight, bias)
+    check_floats_alike(fn, x, weight, bias)
 
 
 def _check_fits(fn, x, kernel, pads, dilation, out_hw):
@@ -387,7 +372,7 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     window l (channel-major, then kernel row, then kernel column).
     """
     fn = "unfold"
-    _check_tensor(input, "input", fn)
+    check_tensor(input, fn, "input")
     if input.ndim != 4:
         raise ValueError(f"{fn}: expected input of shape (N, C, H, W), got shape {tuple(input.shape)}")
     kernel = _ints(kernel_size, 2, "kernel_size", fn, 1)
@@ -411,7 +396,7 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
     input (N, C*kH*kW, L) -> (N, C, *output_size); overlapping entries add up.
     """
     fn = "fold"
-    _check_tensor(input, "input", fn)
+    check_tensor(input, fn, "input")
     kernel = _ints(kernel_size, 2, "kernel_size", fn, 1)
     output_size = _ints(output_size, 2, "output_size", fn, 1)
     dilation = _ints(dilation, 2, "dilation", fn, 1)

@@ -26,31 +26,12 @@ import numpy as np
 
 from ... import _backend as B
 from ...autograd.engine import Op, Tensor, is_grad_enabled
+from .._checks import check_float, check_same_dtype, check_tensor
 from ...ops._common import constant, tensor_method, xp_of
 from ...ops.pointwise import softplus as _softplus_op, where
 
 __all__ = ["linear", "dropout", "embedding", "one_hot", "batch_norm", "layer_norm", "gelu", "erf", "elu", "silu",
            "softplus"]
-
-
-def _check_tensor(x, fn_name, arg="input"):
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{fn_name}: {arg} must be a minigrad Tensor, got {type(x).__name__}")
-
-
-def _check_float(x, fn_name, arg="input"):
-    _check_tensor(x, fn_name, arg)
-    if x.dtype.kind != "f":
-        raise TypeError(f"{fn_name}: {arg} must be a floating-point tensor, got dtype {x.dtype}")
-
-
-def _check_same_dtype(fn_name, named):
-    """All floating tensors of one op must share a dtype (float32 models stay float32)."""
-    present = [(name, t) for name, t in named if t is not None]
-    dtypes = {t.dtype for _, t in present}
-    if len(dtypes) > 1:
-        listing = ", ".join(f"{name} {t.dtype}" for name, t in present)
-        raise TypeError(f"{fn_name}: expected tensors of one dtype, got {listing}; convert with .to(dtype)")
 
 
 # ----------------------------------------------------------------------------- linear
@@ -93,8 +74,8 @@ def linear(input, weight, bias=None):
     Shapes: input (*, in_features), weight (out_features, in_features),
     bias (out_features,) or None -> output (*, out_features).
     """
-    _check_float(input, "linear")
-    _check_float(weight, "linear", "weight")
+    check_float(input, "linear")
+    check_float(weight, "linear", "weight")
     if weight.ndim != 2:
         raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
     if input.ndim == 0:
@@ -105,11 +86,11 @@ def linear(input, weight, bias=None):
             f"but the weight expects in_features={weight.shape[1]} (weight shape {tuple(weight.shape)})"
         )
     if bias is not None:
-        _check_float(bias, "linear", "bias")
+        check_float(bias, "linear", "bias")
         if bias.shape != (weight.shape[0],):
             raise ValueError(f"linear: bias must have shape ({weight.shape[0]},) to match weight shape "
                              f"{tuple(weight.shape)}, got {tuple(bias.shape)}")
-    _check_same_dtype("linear", [("input", input), ("weight", weight), ("bias", bias)])
+    check_same_dtype("linear", [("input", input), ("weight", weight), ("bias", bias)])
     if bias is None:
         return LinearOp.apply(input, weight)
     return LinearOp.apply(input, weight, bias)
@@ -143,7 +124,7 @@ def dropout(input, p=0.5, training=True, inplace=False):
     is accepted for PyTorch compatibility; minigrad always returns a new tensor.
     Shape: any; the output has the input's shape.
     """
-    _check_float(input, "dropout")
+    check_float(input, "dropout")
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
@@ -248,7 +229,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
     if sparse:
         raise ValueError("embedding: sparse=True (sparse gradients) is not supported; with sparse=False the gradient "
                                   "has the same values, as a dense (num_embeddings, embedding_dim) tensor")
-    _check_float(weight, "embedding", "weight")
+    check_float(weight, "embedding", "weight")
     if weight.ndim != 2:
         raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape {weight.shape}")
     indices = _index_array(input, weight, "embedding")
@@ -283,7 +264,7 @@ def one_hot(tensor, num_classes=-1):
 
     ``num_classes=-1`` uses the largest index + 1.  No gradient.
     """
-    _check_tensor(tensor, "one_hot", "tensor")
+    check_tensor(tensor, "one_hot", "tensor")
     idx = tensor.data
     if idx.dtype.kind not in "iu":
         raise TypeError(f"one_hot: expects an integer tensor of class indices, got dtype {idx.dtype}")
@@ -406,7 +387,7 @@ class LayerNormOp(_NormalizeOp):
 def _norm_params(weight, bias, shape, fn_name):
     for name, p in (("weight", weight), ("bias", bias)):
         if p is not None:
-            _check_float(p, fn_name, name)
+            check_float(p, fn_name, name)
             if tuple(p.shape) != tuple(shape):
                 raise ValueError(f"{fn_name}: {name} must have shape {tuple(shape)}, got {tuple(p.shape)}")
     return [p for p in (weight, bias) if p is not None]
@@ -420,7 +401,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     ``training``: use the batch's statistics (biased variance) and update
     the running ones in place if given; otherwise normalise with the running statistics.
     """
-    _check_float(input, "batch_norm")
+    check_float(input, "batch_norm")
     if input.ndim < 2:
         raise ValueError(f"batch_norm: expected an input of shape (N, C, ...), got shape {tuple(input.shape)}")
     channels = input.shape[1]
@@ -429,7 +410,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         if stat is not None and tuple(stat.shape) != (channels,):
             raise ValueError(f"batch_norm: {name} has shape {tuple(stat.shape)} but the input has {channels} "
                              f"channels (input shape {tuple(input.shape)})")
-    _check_same_dtype("batch_norm", [("input", input), ("weight", weight), ("bias", bias)])
+    check_same_dtype("batch_norm", [("input", input), ("weight", weight), ("bias", bias)])
     view = (1, channels) + (1,) * (input.ndim - 2)
     if training and input.numel() == 0 and channels:
         # An empty batch (PyTorch): an empty output, still a function of weight and bias (zero gradients);
@@ -468,14 +449,14 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
 
     Shapes: input (*, *normalized_shape), weight/bias ``normalized_shape`` -> output like input.
     """
-    _check_float(input, "layer_norm")
+    check_float(input, "layer_norm")
     shape = (int(normalized_shape),) if isinstance(normalized_shape, numbers.Integral) else tuple(normalized_shape)
     k = len(shape)
     if k == 0 or input.ndim < k or tuple(input.shape[input.ndim - k:]) != shape:
         raise ValueError(f"layer_norm: normalized_shape {shape} must match the last dims of the input, "
                          f"got input shape {tuple(input.shape)}")
     params = _norm_params(weight, bias, shape, "layer_norm")
-    _check_same_dtype("layer_norm", [("input", input), ("weight", weight), ("bias", bias)])
+    check_same_dtype("layer_norm", [("input", input), ("weight", weight), ("bias", bias)])
     lead = input.ndim - k
     return LayerNormOp.apply(input, *params, dims=tuple(range(lead, input.ndim)), eps=float(eps),
                              param_view=(1,) * lead + shape, has_weight=weight is not None,
@@ -557,7 +538,7 @@ class ErfOp(Op):
 @tensor_method()
 def erf(input):
     """Elementwise error function (differentiable).  Shape: any."""
-    _check_float(input, "erf")
+    check_float(input, "erf")
     return ErfOp.apply(input)
 
 
@@ -597,7 +578,7 @@ def gelu(input, approximate="none"):
     ``approximate='none'``: exact, ``0.5 x (1 + erf(x / sqrt(2)))`` (one fused op);
     ``'tanh'``: ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``.  Shape: any.
     """
-    _check_float(input, "gelu")
+    check_float(input, "gelu")
     if approximate == "none":
         return GeluOp.apply(input)
     if approximate == "tanh":
@@ -624,19 +605,19 @@ class EluOp(Op):
 
 def elu(input, alpha=1.0):
     """Exponential linear unit: ``x`` for ``x > 0``, else ``alpha * (e^x - 1)``.  Shape: any."""
-    _check_float(input, "elu")
+    check_float(input, "elu")
     return EluOp.apply(input, alpha=float(alpha))
 
 
 def silu(input):
     """Sigmoid linear unit (swish): ``x * sigmoid(x)``.  Shape: any."""
-    _check_float(input, "silu")
+    check_float(input, "silu")
     return input * input.sigmoid()
 
 
 def softplus(input, beta=1.0, threshold=20.0):
     """``log(1 + e^(beta x)) / beta``, and ``x`` itself where ``beta x > threshold`` (as PyTorch).  Shape: any."""
-    _check_float(input, "softplus")
+    check_float(input, "softplus")
     scaled = input if beta == 1 else input * float(beta)
     smooth = _softplus_op(scaled) if beta == 1 else _softplus_op(scaled) / float(beta)
     return where(scaled > threshold, input, smooth)

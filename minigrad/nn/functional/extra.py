@@ -11,7 +11,8 @@ import numbers
 from ...autograd.engine import Op, Tensor
 from ...ops._common import constant, xp_of
 from ...ops.pointwise import where
-from .core import _check_float, batch_norm
+from .._checks import check_float
+from .core import batch_norm
 from .conv import conv_transpose2d
 
 __all__ = ["hardtanh", "relu6", "selu", "celu", "glu", "mish", "group_norm", "instance_norm", "interpolate",
@@ -32,7 +33,7 @@ class HardtanhOp(Op):
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
     """``clamp(input, min_val, max_val)``; the gradient is 1 strictly inside the interval.  Shape: any."""
-    _check_float(input, "hardtanh")
+    check_float(input, "hardtanh")
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val {min_val} must not exceed max_val {max_val}")
     return HardtanhOp.apply(input, lo=float(min_val), hi=float(max_val))
@@ -67,7 +68,7 @@ def celu(input, alpha=1.0, inplace=False):
 def glu(input, dim=-1):
     """Gated linear unit: split ``input`` in halves ``a, b`` along ``dim``, return ``a * sigmoid(b)``.
     Shape: (*, 2n, *) -> (*, n, *)."""
-    _check_float(input, "glu")
+    check_float(input, "glu")
     if input.ndim == 0:
         raise ValueError("glu: a 0-d tensor cannot be halved")
     d = dim % input.ndim
@@ -82,14 +83,14 @@ def mish(input, inplace=False):
     """``x * tanh(softplus(x))``.  Shape: any."""
     from ...ops.pointwise import softplus
 
-    _check_float(input, "mish")
+    check_float(input, "mish")
     return input * softplus(input).tanh()
 
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     """Normalise each group of ``C / num_groups`` channels of each sample to zero mean and unit variance,
     then scale and shift per channel.  Shapes: input (N, C, *), weight/bias (C,) -> like input."""
-    _check_float(input, "group_norm")
+    check_float(input, "group_norm")
     if input.ndim < 2:
         raise ValueError(f"group_norm: expected an input of shape (N, C, ...), got shape {tuple(input.shape)}")
     n, c = input.shape[:2]
@@ -121,7 +122,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     Shapes: input (N, C, *), weight/bias/running statistics (C,) -> like input.  With
     ``use_input_stats=False`` the running statistics are used instead; with it, given running
     statistics are updated in place with the mean over the batch of each sample's statistics."""
-    _check_float(input, "instance_norm")
+    check_float(input, "instance_norm")
     if input.ndim < 3:
         raise ValueError(f"instance_norm: expected an input of shape (N, C, L, ...), got {tuple(input.shape)}")
     n, c = input.shape[:2]
@@ -250,8 +251,8 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
 def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     """Cosine of the angle between ``x1`` and ``x2`` (broadcast together) along ``dim``: each divided
     by its 2-norm (kept >= ``eps``), then the dot product.  Shape: the broadcast shape without ``dim``."""
-    _check_float(x1, "cosine_similarity", "x1")
-    _check_float(x2, "cosine_similarity", "x2")
+    check_float(x1, "cosine_similarity", "x1")
+    check_float(x2, "cosine_similarity", "x2")
     from ...ops.shape import broadcast_tensors
 
     a, b = broadcast_tensors(x1, x2)
@@ -262,7 +263,7 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
 
 def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
     """``input / max(norm_p(input, dim), eps)``: unit vectors along ``dim``.  Shape: like input."""
-    _check_float(input, "normalize")
+    check_float(input, "normalize")
     if out is not None:
         raise ValueError("normalize: out= is not supported")
     norm = input.norm(p, dim, keepdim=True) if input.ndim else input.abs()
@@ -276,7 +277,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     'sum' or 'none'."""
     from .loss import _reduction
 
-    _check_float(input, "kl_div")
+    check_float(input, "kl_div")
     if reduction == "batchmean":
         red = "batchmean"
     else:

@@ -20,6 +20,7 @@ import numpy as np
 
 from ... import _backend as B
 from ...autograd.engine import Op, Tensor, is_grad_enabled
+from .._checks import check_float
 from ...ops._common import constant, xp_of
 from ...ops.pointwise import where
 
@@ -38,13 +39,6 @@ def _reduction(reduction, size_average=None, reduce=None, fn_name=""):
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{fn_name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     return reduction
-
-
-def _check_float(x, fn_name, arg="input"):
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{fn_name}: {arg} must be a minigrad Tensor, got {type(x).__name__}")
-    if x.dtype.kind != "f":
-        raise TypeError(f"{fn_name}: {arg} must be a floating-point tensor, got dtype {x.dtype}")
 
 
 def _reduce(loss, reduction):
@@ -245,7 +239,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     in [0, C) or ``ignore_index``; weight (C,).  Output: a scalar, or (N, d1, ...) for 'none'.
     """
     reduction = _reduction(reduction, size_average, reduce, "nll_loss")
-    _check_float(input, "nll_loss")
+    check_float(input, "nll_loss")
     target = _as_index_tensor(target, input, "nll_loss")
     input, target, unbatched = _unbatched(input, target, "nll_loss")
     t, w = _check_class_targets(input, target, weight, ignore_index, "nll_loss")
@@ -275,7 +269,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     per position for 'none'.
     """
     reduction = _reduction(reduction, size_average, reduce, "cross_entropy")
-    _check_float(input, "cross_entropy")
+    check_float(input, "cross_entropy")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     if isinstance(target, Tensor) and target.dtype.kind == "f":
@@ -310,7 +304,7 @@ def _cross_entropy_probabilities(input, target, weight, reduction, label_smoothi
 
 # ----------------------------------------------------------------------------- regression losses
 def _pair_shapes(input, target, fn_name):
-    _check_float(input, fn_name)
+    check_float(input, fn_name)
     if not isinstance(target, Tensor):
         target = Tensor(B.to_device(np.asarray(target, dtype=input.dtype), input.device))
     if tuple(target.shape) != tuple(input.shape):
@@ -368,7 +362,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
 
 # ----------------------------------------------------------------------------- binary targets
 def _check_binary(input, target, fn_name):
-    _check_float(input, fn_name)
+    check_float(input, fn_name)
     if not isinstance(target, Tensor):
         target = Tensor(B.to_device(np.asarray(target, dtype=input.dtype), input.device))
     if tuple(target.shape) != tuple(input.shape):
