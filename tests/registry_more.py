@@ -460,12 +460,12 @@ def _np_instance_norm(x, w, b, eps=1e-5):
 
 
 def _interpolate_sample(draw):
-    mode = draw(st.sampled_from(["nearest", "linear", "bilinear", "area"]))
-    k = {"linear": 1, "bilinear": 2}.get(mode, draw(st.integers(1, 2)))
+    mode = draw(st.sampled_from(["nearest", "linear", "bilinear", "bicubic", "area"]))
+    k = {"linear": 1, "bilinear": 2, "bicubic": 2}.get(mode, draw(st.integers(1, 2)))
     spatial = tuple(draw(st.integers(1, 4)) for _ in range(k))
     size = tuple(draw(st.integers(1, 6)) for _ in range(k))
     kwargs = {"size": size, "mode": mode}
-    if mode in ("linear", "bilinear"):
+    if mode in ("linear", "bilinear", "bicubic"):
         kwargs["align_corners"] = draw(st.booleans())
     return Sample([values(draw, (draw(st.integers(1, 2)), draw(st.integers(1, 2))) + spatial)], kwargs)
 
@@ -479,6 +479,23 @@ def _np_interpolate(x, size, mode, align_corners=False):
         if mode == "nearest":
             src = np.minimum(np.floor(np.arange(n_out) * (n_in / n_out)).astype(int), n_in - 1)
             out = np.take(out, src, axis=d)
+        elif mode == "bicubic":
+            rows = []
+            for i in range(n_out):
+                if align_corners:
+                    real = i * (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+                else:
+                    real = (i + 0.5) * n_in / n_out - 0.5
+                base = math.floor(real)
+                t = real - base
+                row = np.zeros(n_in)
+                for k in range(-1, 3):
+                    x = abs(t - k)  # distance from the tap
+                    a = -0.75
+                    w = ((a + 2) * x - (a + 3)) * x * x + 1 if x <= 1 else ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+                    row[min(max(base + k, 0), n_in - 1)] += w
+                rows.append(row)
+            out = np.moveaxis(np.tensordot(np.array(rows), np.moveaxis(out, d, 0), axes=(1, 0)), 0, d)
         elif mode == "area":
             pieces = []
             for i in range(n_out):
@@ -582,7 +599,7 @@ register(
            _np_instance_norm, lambda x, w, b: _tf().instance_norm(x, weight=w, bias=b), atol=1e-5,
            gradcheck_kwargs={"atol": 1e-4}),
     OpInfo("interpolate", lambda x, **kw: F.interpolate(x, **kw), _interpolate_sample, _np_interpolate,
-           lambda x, **kw: _tf().interpolate(x, **kw), notes="nearest, linear, bilinear, area"),
+           lambda x, **kw: _tf().interpolate(x, **kw), notes="nearest, linear, bilinear, bicubic, area"),
     OpInfo("conv_transpose1d", lambda x, w, b, **kw: F.conv_transpose1d(x, w, b, **kw), _conv_transpose1d_sample,
            _np_conv_transpose1d, lambda x, w, b, **kw: _tf().conv_transpose1d(x, w, b, **kw), atol=1e-5),
     OpInfo("cosine_similarity", lambda a, b, dim: F.cosine_similarity(a, b, dim), _cosine_sample, _np_cosine,

@@ -236,9 +236,8 @@ UNSUPPORTED = [
 
 
 UNSUPPORTED += [
-    # Resizing by bicubic weights, and antialiased resizing, are not implemented.
-    ("nn.functional.interpolate.bicubic", lambda s: True, "mode='bicubic'"),
-    ("nn.functional.interpolate.area", lambda s: s.input.ndim == 5, "mode='area' with 3 spatial dims"),
+    # Antialiased resizing is not implemented.
+    ("nn.functional.interpolate.bicubic", _kw_value("antialias", bool), "antialias=True"),
     ("nn.functional.interpolate", _kw_value("antialias", bool), "antialias=True"),
     ("nn.functional.interpolate.bilinear", _kw_value("antialias", bool), "antialias=True"),
     # tensordot contracts dims of equal size only (PyTorch also broadcasts a size-1 dim against another).

@@ -175,40 +175,59 @@ def _source_index(out_size, in_size, scale, use_scale, align_corners, mode, xp):
     if align_corners:
         return i * ((in_size - 1) / (out_size - 1)) if out_size > 1 else i * 0.0
     ratio = 1.0 / scale if use_scale and scale > 0 else in_size / out_size
+    if mode == "bicubic":  # not clamped at 0: the cubic taps reach past the border (clamped there)
+        return (i + 0.5) * ratio - 0.5
     return xp.maximum((i + 0.5) * ratio - 0.5, 0.0)
+
+
+def _cubic_weights(t):
+    """Keys' cubic convolution weights (a = -0.75, as PyTorch) of the taps at -1, 0, 1, 2 for offset t."""
+    a = -0.75
+
+    def near(x):  # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x):  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    return far(t + 1), near(t), near(1 - t), far(2 - t)
 
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False):
     """Resize the spatial dims of (N, C, *spatial) input, as ``torch.nn.functional.interpolate``.
 
-    ``mode``: 'nearest' and 'nearest-exact' (any number of spatial dims), 'linear' (1),
-    'bilinear' (2), 'trilinear' (3).  Give ``size`` or ``scale_factor``.  Linear modes weigh
+    ``mode``: 'nearest' and 'nearest-exact' (any number of spatial dims), 'area' (any), 'linear' (1),
+    'bilinear' (2), 'bicubic' (2: Keys' cubic with a = -0.75), 'trilinear' (3).  Give ``size`` or ``scale_factor``.  Linear modes weigh
     the two neighbours along each axis (``align_corners`` as PyTorch); the gradient follows."""
     if input.ndim < 3:
         raise ValueError(f"interpolate: expected input of shape (N, C, *spatial), got {tuple(input.shape)}")
     if antialias:
         raise ValueError("interpolate: antialias=True is not supported")
     k = input.ndim - 2
-    linear = {"linear": 1, "bilinear": 2, "trilinear": 3}
+    linear = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
     if mode in linear:
         if linear[mode] != k:
             raise ValueError(f"interpolate: mode {mode!r} expects {linear[mode]} spatial dims, got input "
                              f"shape {tuple(input.shape)}")
-    elif mode == "area":  # the mean of each output cell's share of the input: adaptive average pooling
-        if k > 2:
-            raise ValueError("interpolate: mode 'area' supports 1 or 2 spatial dims")
+    elif mode == "area":  # each output cell is the mean of its share of the input (adaptive average pooling)
         if align_corners is not None:
             raise ValueError("interpolate: align_corners only applies to the linear modes")
-        from .conv import adaptive_avg_pool2d
-
         sizes, _, _ = _out_sizes(input, size, scale_factor, "interpolate", recompute_scale_factor)
-        if k == 1:
-            return adaptive_avg_pool2d(input.unsqueeze(2), (1, sizes[0])).squeeze(2)
-        return adaptive_avg_pool2d(input, sizes)
+        out = input
+        for axis, n_out in enumerate(sizes):  # separable: one averaging matrix per axis
+            d = 2 + axis
+            n_in = input.shape[d]
+            xp = xp_of(input.data)
+            mat = xp.zeros((n_out, n_in), dtype=input.dtype)
+            for i in range(n_out):
+                lo, hi = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
+                mat[i, lo:hi] = 1.0 / (hi - lo)
+            out = (out.movedim(d, -1) @ Tensor(mat.T)).movedim(-1, d)
+        return out
     elif mode not in ("nearest", "nearest-exact"):
         raise ValueError(f"interpolate: mode {mode!r} is not supported (nearest, nearest-exact, area, linear, "
-                         "bilinear, trilinear)")
+                         "bilinear, bicubic, trilinear)")
     elif align_corners is not None:
         raise ValueError("interpolate: align_corners only applies to the linear modes")
     sizes, scales, use_scale = _out_sizes(input, size, scale_factor, "interpolate", recompute_scale_factor)
@@ -221,12 +240,22 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         if mode in ("nearest", "nearest-exact"):
             out = out.index_select(d, Tensor(src))
             continue
-        lo = xp.minimum(xp.floor(src).astype("int64"), n_in - 1)
-        hi = xp.minimum(lo + 1, n_in - 1)
-        w = (src - lo).astype(input.dtype)
         shape = [1] * input.ndim
         shape[d] = n_out
-        w = Tensor(w.reshape(shape))
+        if mode == "bicubic":  # four taps per output, clamped to the border
+            base = xp.floor(src)
+            weights = _cubic_weights(src - base)
+            base = base.astype("int64")
+            total = None
+            for k, w in zip(range(-1, 3), weights):
+                taps = xp.clip(base + k, 0, n_in - 1)
+                term = out.index_select(d, Tensor(taps)) * Tensor(w.astype(input.dtype).reshape(shape))
+                total = term if total is None else total + term
+            out = total
+            continue
+        lo = xp.minimum(xp.floor(src).astype("int64"), n_in - 1)
+        hi = xp.minimum(lo + 1, n_in - 1)
+        w = Tensor((src - lo).astype(input.dtype).reshape(shape))
         out = out.index_select(d, Tensor(lo)) * (1.0 - w) + out.index_select(d, Tensor(hi)) * w
     return out
 
