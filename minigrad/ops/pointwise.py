@@ -115,8 +115,9 @@ def _zero_dim_promotion(a, b):
     return a, b
 
 
-def _binary(op_class, name, doc, prepare=None):
-    """The public function ``name(input, other)`` for a two-input op; either side may be a number."""
+def _binary(op_class, name, doc, operator, prepare=None):
+    """The public function ``name(input, other)`` for a two-input op; either side may be a number.
+    It is also the Tensor method ``name`` and the operator method ``operator`` (``"__add__"``)."""
 
     def fn(input, other):
         if type(other) is not Tensor or type(input) is not Tensor:
@@ -129,14 +130,14 @@ def _binary(op_class, name, doc, prepare=None):
 
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = doc
-    return tensor_method(name, f"__{'truediv' if name == 'div' else name}__")(fn)
+    return tensor_method(name, operator)(fn)
 
 
-_add = _binary(Add, "add", "Elementwise ``input + other`` with broadcasting.")
-_sub = _binary(Sub, "sub", "Elementwise ``input - other`` with broadcasting.")
-mul = _binary(Mul, "mul", "Elementwise ``input * other`` with broadcasting.")
+_add = _binary(Add, "add", "Elementwise ``input + other`` with broadcasting.", "__add__")
+_sub = _binary(Sub, "sub", "Elementwise ``input - other`` with broadcasting.", "__sub__")
+mul = _binary(Mul, "mul", "Elementwise ``input * other`` with broadcasting.", "__mul__")
 _div = _binary(Div, "div", "Elementwise true division ``input / other`` (integers give float32).",
-               prepare=_int_to_float)
+               "__truediv__", prepare=_int_to_float)
 
 
 @tensor_method()
@@ -180,8 +181,6 @@ def div(input, other, *, rounding_mode=None):
     input, other = pair(input, other)
     return RoundedDiv.apply(input, other, rounding_mode=rounding_mode)
 
-
-Tensor.__truediv__ = _div
 
 
 @tensor_method("neg", "__neg__")
