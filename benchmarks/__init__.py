@@ -1,4 +1,4 @@
-"""minigrad's speed benchmarks: the workloads of BENCHMARKS.md, side by side with PyTorch and a NumPy floor.
+"""minigrad's speed benchmarks: the workloads W1-W5 (README.md), side by side with PyTorch and a NumPy floor.
 
 Run ``python -m benchmarks`` (see benchmarks/README.md).  This file holds what
 every framework shares, so that all three run exactly the same problem:

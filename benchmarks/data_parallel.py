@@ -1,7 +1,7 @@
 """Data-parallel throughput: W1 and W2 on 1 and more MPI ranks (``python -m benchmarks.data_parallel``).
 
 For each workload and each (ranks, threads per rank) setting, ``mpiexec -n R`` starts R workers.  Each
-builds the workload of BENCHMARKS.md with a per-rank batch of ``batch / R`` (its own synthetic data), wraps
+builds the workload of README.md (Workloads) with a per-rank batch of ``batch / R`` (its own synthetic data), wraps
 the model in ``DistributedDataParallel`` and times full steps (forward, backward with the gradient
 all-reduce, optimizer update), with a barrier before and after each step so that a step lasts until the
 slowest rank is done.  The row reports the median and minimum ms per step, samples per second for the

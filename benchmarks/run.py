@@ -1,6 +1,6 @@
 """The benchmark runner: ``python -m benchmarks`` (or ``python -m benchmarks.run``).
 
-Runs the workloads of BENCHMARKS.md (W1-W5) in minigrad, PyTorch and the
+Runs the workloads W1-W5 (README.md, Workloads) in minigrad, PyTorch and the
 hand-written NumPy floor, and prints one row per workload: median and min ms
 per step for each framework, and the ratios minigrad/torch and minigrad/numpy.
 
@@ -48,7 +48,7 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
 RESULT_MARK = "@@benchmark-result@@ "
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS_MD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
-MIN_RECORDED_STEPS = 20  # BENCHMARKS.md: the median of at least 20 steps
+MIN_RECORDED_STEPS = 20  # the workloads ask for the median of at least 20 steps
 KEPT_SECTION = "## Where the time goes"  # RESULTS.md from this heading on is written by hand and kept
 
 
@@ -56,7 +56,7 @@ KEPT_SECTION = "## Where the time goes"  # RESULTS.md from this heading on is wr
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="Time W1-W5 (BENCHMARKS.md) in minigrad, PyTorch and a hand-written NumPy floor.")
+        description="Time the workloads W1-W5 in minigrad, PyTorch and a hand-written NumPy floor.")
     parser.add_argument("--workloads", default=",".join(DEFAULT_WORKLOADS),
                         help="comma-separated ids: " + ", ".join(WORKLOADS) + " (default: W1-W5)")
     parser.add_argument("--frameworks", default=",".join(FRAMEWORKS),
@@ -485,7 +485,7 @@ def write_results_md(path, text_rows, notes, machine, settings):
         "# Benchmark results",
         "",
         "Written by `python -m benchmarks --write-results` (see README.md): rerun it to update, do not edit by hand.",
-        "Workloads as defined in /work/shared/BENCHMARKS.md. Each cell: median / min milliseconds per step"
+        "Workloads W1-W5 as defined in README.md (Workloads). Each cell: median / min milliseconds per step"
         " (forward + loss + backward + optimizer update; W5: per chain of elementwise ops, forward + backward).",
         "Ratios: of the medians, and in brackets of the minimums, which vary least from run to run on a shared"
         " machine (medians of either framework can move by 1.5x between runs here).",

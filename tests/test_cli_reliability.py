@@ -1,6 +1,5 @@
 """The command line: one error path (one or two lines, exit 2, no traceback), validated options,
 `--help` per task, checkpoints that say which task wrote them, no non-finite checkpoint."""
-import os
 
 import numpy as np
 import pytest
@@ -8,6 +7,7 @@ import pytest
 import minigrad as mg
 from minigrad import cli
 from minigrad.cli import main
+from helpers import run_cli as _run
 from models import lenet, training as T
 
 
@@ -20,14 +20,6 @@ def _tiny_digits(n_train=64, n_test=32, seed=0):
     return mg.datasets.ImageSplit(x[:n_train], y[:n_train], x[n_train:], y[n_train:])
 
 
-def _run(argv, capsys):
-    """(exit status, stdout, stderr) of `minigrad argv`."""
-    try:
-        code = main(argv)
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _assert_short_error(code, err):

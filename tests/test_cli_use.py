@@ -1,6 +1,5 @@
 """Using trained models from the command line: predict (sentiment per text and from stdin, seq2seq, forecast),
 summary of every model the CLI trains, and `train charlm --text FILE`."""
-import io
 import json
 
 import numpy as np
@@ -8,18 +7,9 @@ import pytest
 
 import minigrad as mg
 from minigrad import cli
-from minigrad.cli import main
+from helpers import run_cli as _run
 
 
-def _run(argv, capsys, stdin=None, monkeypatch=None):
-    if stdin is not None:
-        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-    try:
-        code = main(argv)
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")

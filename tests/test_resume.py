@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from minigrad.cli import main
 from models import training as T
+from helpers import run_cli as _cli
 
 
 def _tiny_digits(n_train=48, n_test=24, seed=0):
@@ -46,13 +46,6 @@ def _same(a, b):
     assert ha == hb
 
 
-def _cli(argv, capsys):
-    try:
-        code = main(argv)
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 LENET = ["train", "lenet", "--epochs", "2", "--batch-size", "16", "--quiet"]
