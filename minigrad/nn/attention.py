@@ -13,6 +13,7 @@ from ..ops._common import xp_of
 from ..ops.shape import cat
 from . import functional as F
 from . import init
+from ._checks import check_tensor
 from .functional.attention import masked_softmax
 from .layers import Linear, _new
 from .module import Module, Parameter
@@ -234,8 +235,7 @@ class MultiheadAttention(Module):
                 average_attn_weights=True, is_causal=False):
         owner = type(self).__name__
         for name, t in (("query", query), ("key", key), ("value", value)):
-            if not isinstance(t, Tensor):
-                raise TypeError(f"{owner}: {name} must be a minigrad Tensor, got {type(t).__name__}")
+            check_tensor(t, owner, name)
             if t.ndim not in (2, 3) or t.ndim != query.ndim:
                 raise ValueError(f"{owner}: query, key and value must all be 3-D (batched) or all 2-D (unbatched), "
                                  f"got shapes {tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}")

@@ -18,16 +18,10 @@ from ... import _backend as B
 from ...autograd.engine import Tensor
 from ...ops._common import xp_of
 from ...ops.pointwise import where
+from .._checks import check_float
 from .core import dropout
 
 __all__ = ["scaled_dot_product_attention"]
-
-
-def _check(t, name, fn):
-    if not isinstance(t, Tensor):
-        raise TypeError(f"{fn}: {name} must be a minigrad Tensor, got {type(t).__name__}")
-    if t.dtype.kind != "f":
-        raise TypeError(f"{fn}: {name} must be a floating-point tensor, got dtype {t.dtype}")
 
 
 def _mask_array(mask, like, name, fn):
@@ -102,7 +96,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     """
     fn = "scaled_dot_product_attention"
     for name, t in (("query", query), ("key", key), ("value", value)):
-        _check(t, name, fn)
+        check_float(t, fn, name)
         if t.ndim < 2:
             raise ValueError(f"{fn}: {name} must have at least 2 dims (..., sequence, features), got shape "
                              f"{tuple(t.shape)}")
