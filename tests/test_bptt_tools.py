@@ -271,6 +271,13 @@ def test_draw_unrolled_custom_cell_and_errors():
         mg.utils.draw_unrolled(mg.nn.Linear(2, 2), mg.randn(3, 2))
 
 
+@pytest.mark.parametrize("tool", ["bptt_contributions", "record_gates", "draw_unrolled"])
+def test_tools_refuse_an_input_that_is_not_a_tensor(tool):
+    args = (lambda o, s: o.sum(),) if tool == "bptt_contributions" else ()
+    with pytest.raises(TypeError, match=f"{tool}: x must be a minigrad Tensor, got ndarray"):
+        getattr(mg.utils, tool)(mg.nn.GRU(2, 3), np.zeros((3, 2)), *args)
+
+
 def test_to_dot_values_and_grads():
     x = mg.tensor(2.0, requires_grad=True)
     w = mg.tensor([1.0, 2.0], requires_grad=True)

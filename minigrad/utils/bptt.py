@@ -24,10 +24,11 @@ def _check_layer(layer, who):
                         f"nn.RNNBase), got {type(layer).__name__}")
 
 
-def _steps_of(layer, x):
-    """T, the number of time steps of the layer's input ``x``."""
-    if not isinstance(x, Tensor):
-        raise TypeError(f"bptt_contributions: x must be a minigrad Tensor, got {type(x).__name__}")
+def _steps_of(layer, x, who):
+    """T, the number of time steps of the layer's input ``x`` (a Tensor: TypeError naming ``who`` if not)."""
+    from ..nn._checks import check_tensor
+
+    check_tensor(x, who, "x")
     if x.ndim == 3 and layer.batch_first:
         return x.shape[1]
     return x.shape[0]
@@ -61,7 +62,7 @@ def bptt_contributions(layer, x, loss_fn, h0=None, *, lengths=None):
     if layer.training and layer.dropout > 0 and layer.num_layers > 1:
         raise ValueError("bptt_contributions: the layer has dropout between layers and is in training mode; "
                          "call layer.eval() first (the random masks would differ from one run to the next)")
-    steps = _steps_of(layer, x)
+    steps = _steps_of(layer, x, "bptt_contributions")
     copies = {}  # full parameter name -> {t: leaf copy used at step t}
 
     def weights_at(layer_index, direction, t):

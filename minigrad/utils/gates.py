@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import _backend as B
 from ..autograd.tape import _sequence
-from .bptt import _check_layer, _pyplot
+from .bptt import _check_layer, _pyplot, _steps_of
 
 #: What each gate is called in a record, per layer kind, in the order of the weight rows.
 GATE_NAMES = {
@@ -89,7 +89,7 @@ def record_gates(layer, x, h0=None, *, lengths=None):
     on them can be backpropagated).  The layer runs its unrolled path.
     """
     _check_layer(layer, "record_gates")
-    steps = x.shape[1] if (x.ndim == 3 and layer.batch_first) else x.shape[0]
+    steps = _steps_of(layer, x, "record_gates")
     previous = layer.keep_states
     layer.keep_states = True
     try:

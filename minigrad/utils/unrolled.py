@@ -13,7 +13,7 @@ import numpy as np
 from .. import _backend as B
 from ..autograd.engine import Tensor
 from ..autograd.grads import grad as _grad
-from .bptt import _check_layer
+from .bptt import _check_layer, _steps_of
 from .gates import _watching
 from .graph import Dot
 
@@ -61,8 +61,7 @@ def draw_unrolled(layer, x, loss_fn=None, h0=None, *, lengths=None, expand=False
     ``.render("rnn.svg")`` draws it where Graphviz is installed.
     """
     _check_layer(layer, "draw_unrolled")
-    if not isinstance(x, Tensor):
-        raise TypeError(f"draw_unrolled: x must be a minigrad Tensor, got {type(x).__name__}")
+    _steps_of(layer, x, "draw_unrolled")  # x is a Tensor
     previous = layer.keep_states
     layer.keep_states = True
     try:
