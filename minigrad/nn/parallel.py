@@ -23,12 +23,11 @@ __all__ = ["DistributedDataParallel"]
 class _Bucket:
     """Parameters reduced together: one flat buffer, one all-reduce."""
 
-    __slots__ = ("params", "index", "waiting", "done")
+    __slots__ = ("params", "waiting")
 
-    def __init__(self, params, index):
-        self.params, self.index = params, index
+    def __init__(self, params):
+        self.params = params
         self.waiting = set()  # ids of the parameters whose gradient has not arrived this iteration
-        self.done = False
 
 
 class DistributedDataParallel(Module):
@@ -111,13 +110,13 @@ class DistributedDataParallel(Module):
             nbytes = p.data.nbytes
             pkey = (p.dtype, p.device)
             if current and (size + nbytes > cap_bytes or pkey != key):
-                buckets.append(_Bucket(current, len(buckets)))
+                buckets.append(_Bucket(current))
                 current, size = [], 0
             current.append(p)
             size += nbytes
             key = pkey
         if current:
-            buckets.append(_Bucket(current, len(buckets)))
+            buckets.append(_Bucket(current))
         return buckets
 
     # -- forward ------------------------------------------------------------------------
@@ -148,7 +147,6 @@ class DistributedDataParallel(Module):
         """Reset the buckets for the coming backward."""
         for b in self.buckets:
             b.waiting = {id(p) for p in b.params}
-            b.done = False
         self._next = 0
         self._unused = set()
         if self.find_unused_parameters:
@@ -177,8 +175,7 @@ class DistributedDataParallel(Module):
     def _reduce(self, bucket):
         params = bucket.params
         if self.world_size == 1 and not self.find_unused_parameters:
-            bucket.done = True  # a world of one: the average is the gradient itself
-            return
+            return  # a world of one: the average is the gradient itself
         xp = B.xp_of(params[0].data)
         if self.find_unused_parameters:
             used = xp.asarray([p.grad is not None and id(p) not in self._unused for p in params], dtype=xp.int32)
@@ -205,7 +202,6 @@ class DistributedDataParallel(Module):
             else:
                 p.grad.data[...] = part
                 p.grad._bump_version()
-        bucket.done = True
 
     # -- PyTorch's extras -------------------------------------------------------------------
     @contextmanager
