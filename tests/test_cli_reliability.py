@@ -8,18 +8,8 @@ import minigrad as mg
 from minigrad import cli
 from minigrad.cli import main
 from helpers import run_cli as _run
+from helpers import tiny_digits
 from models import lenet, training as T
-
-
-def _tiny_digits(n_train=64, n_test=32, seed=0):
-    rng = np.random.default_rng(seed)
-    templates = (rng.random((10, 28, 28)) > 0.7).astype(np.float32)
-    labels = rng.integers(0, 10, n_train + n_test)
-    x = (templates[labels] * 0.8 + rng.random((len(labels), 28, 28)) * 0.2).astype(np.float32)[:, None]
-    y = labels.astype(np.int64)
-    return mg.datasets.ImageSplit(x[:n_train], y[:n_train], x[n_train:], y[n_train:])
-
-
 
 
 def _assert_short_error(code, err):
@@ -164,7 +154,7 @@ def test_unexpected_errors_still_raise(monkeypatch):
 
 
 def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(capsys, tmp_path, monkeypatch):
-    monkeypatch.setattr(mg.datasets, "mnist5k", lambda: _tiny_digits())
+    monkeypatch.setattr(mg.datasets, "mnist5k", lambda: tiny_digits(64, 32))
     out = tmp_path / "run"
     code, _, err = _run(["train", "lenet", "--epochs", "1", "--batch-size", "16", "--out", str(out), "--quiet"],
                         capsys)

@@ -6,15 +6,7 @@ import pytest
 import minigrad as mg
 from models import training as T
 from helpers import run_cli as _cli
-
-
-def _tiny_digits(n_train=48, n_test=24, seed=0):
-    rng = np.random.default_rng(seed)
-    templates = (rng.random((10, 28, 28)) > 0.7).astype(np.float32)
-    labels = rng.integers(0, 10, n_train + n_test)
-    x = (templates[labels] * 0.8 + rng.random((len(labels), 28, 28)) * 0.2).astype(np.float32)[:, None]
-    y = labels.astype(np.int64)
-    return mg.datasets.ImageSplit(x[:n_train], y[:n_train], x[n_train:], y[n_train:])
+from helpers import tiny_digits
 
 
 def _interrupt_epoch(monkeypatch, module, name, epoch):
@@ -46,13 +38,11 @@ def _same(a, b):
     assert ha == hb
 
 
-
-
 LENET = ["train", "lenet", "--epochs", "2", "--batch-size", "16", "--quiet"]
 
 
 def test_lenet_interrupted_and_resumed_equals_uninterrupted(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(mg.datasets, "mnist5k", lambda: _tiny_digits())
+    monkeypatch.setattr(mg.datasets, "mnist5k", lambda: tiny_digits(48, 24))
     assert _cli(LENET + ["--out", str(tmp_path / "a")], capsys)[0] == 0
     straight = _weights(tmp_path / "a" / "lenet5.npz")
 
@@ -69,7 +59,7 @@ def test_lenet_interrupted_and_resumed_equals_uninterrupted(tmp_path, monkeypatc
 
 
 def test_resume_refuses_other_options(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(mg.datasets, "mnist5k", lambda: _tiny_digits())
+    monkeypatch.setattr(mg.datasets, "mnist5k", lambda: tiny_digits(48, 24))
     out = tmp_path / "a"
     assert _cli(LENET + ["--out", str(out)], capsys)[0] == 0
     code, _, err = _cli(LENET + ["--out", str(out), "--lr", "0.1", "--resume", str(out / "lenet5.npz")], capsys)
@@ -77,7 +67,7 @@ def test_resume_refuses_other_options(tmp_path, monkeypatch, capsys):
 
 
 def test_checkpoint_holds_everything_resume_needs(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(mg.datasets, "mnist5k", lambda: _tiny_digits())
+    monkeypatch.setattr(mg.datasets, "mnist5k", lambda: tiny_digits(48, 24))
     out = tmp_path / "a"
     assert _cli(LENET + ["--out", str(out), "--epochs", "1"], capsys)[0] == 0
     resume = mg.load(str(out / "lenet5.npz"))["resume"]
