@@ -13,7 +13,7 @@ from ...ops._common import constant, xp_of
 from ...ops.pointwise import where
 from .._checks import check_float
 from .core import batch_norm
-from .conv import conv_transpose2d
+from .conv import _adaptive_pool_matrix, conv_transpose2d
 
 __all__ = ["hardtanh", "relu6", "selu", "celu", "glu", "mish", "group_norm", "instance_norm", "interpolate",
            "conv_transpose1d", "cosine_similarity", "normalize", "kl_div"]
@@ -217,13 +217,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         out = input
         for axis, n_out in enumerate(sizes):  # separable: one averaging matrix per axis
             d = 2 + axis
-            n_in = input.shape[d]
-            xp = xp_of(input.data)
-            mat = xp.zeros((n_out, n_in), dtype=input.dtype)
-            for i in range(n_out):
-                lo, hi = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
-                mat[i, lo:hi] = 1.0 / (hi - lo)
-            out = (out.movedim(d, -1) @ Tensor(mat.T)).movedim(-1, d)
+            mat = _adaptive_pool_matrix(input.shape[d], n_out, input)
+            out = (out.movedim(d, -1) @ mat.mT).movedim(-1, d)
         return out
     elif mode not in ("nearest", "nearest-exact"):
         raise ValueError(f"interpolate: mode {mode!r} is not supported (nearest, nearest-exact, area, linear, "
