@@ -157,3 +157,11 @@ def test_extension_points_missing_a_required_method_are_clear_type_errors():
 
     with pytest.raises(TypeError, match="NoLength.*__len__"):
         NoLength()
+
+
+def test_scatter_bad_index_or_src_names_them():
+    x, idx = mg.zeros(3, 4), mg.tensor([[0, 1], [1, 2], [2, 3]])
+    with pytest.raises(ValueError, match=r"scatter: src of shape \(3,\) must have as many dims as index \(3, 2\)"):
+        x.scatter(1, idx, mg.ones(3))
+    with pytest.raises(TypeError, match="scatter_add: index must be an integer tensor, got dtype float32"):
+        x.scatter_add(1, idx.float(), mg.ones(3, 2))

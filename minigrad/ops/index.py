@@ -235,8 +235,12 @@ def _scatter_positions(input_shape, dim, idx, xp):
 
 
 def _check_scatter(fn, input, dim, idx, src_shape):
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"{fn}: index must be an integer tensor, got dtype {idx.dtype}")
     if idx.ndim != input.ndim:
         raise ValueError(f"{fn}: index has {idx.ndim} dims but input has shape {input.shape}")
+    if len(src_shape) != idx.ndim:
+        raise ValueError(f"{fn}: src of shape {tuple(src_shape)} must have as many dims as index {idx.shape}")
     for k, i in enumerate(idx.shape):
         if (k != dim and i > input.shape[k]) or i > src_shape[k]:
             raise ValueError(f"{fn}: index shape {idx.shape} must fit in src shape {src_shape} and, except in "
