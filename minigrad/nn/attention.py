@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import math
 
-from .. import _backend as B
 from ..autograd.engine import Tensor
 from ..ops._common import xp_of
 from ..ops.shape import cat
 from . import functional as F
 from . import init
 from ._checks import check_tensor
-from .functional.attention import masked_softmax
+from .functional.attention import _mask_array, masked_softmax
 from .layers import Linear, _new
 from .module import Module, Parameter
 
@@ -23,15 +22,7 @@ __all__ = ["AdditiveAttention", "MultiheadAttention"]
 
 def _padding_mask_array(key_padding_mask, like, shape, owner):
     """A bool ``key_padding_mask`` (True = padding, left out) as an array of ``shape`` on ``like``'s device."""
-    if isinstance(key_padding_mask, Tensor):
-        if key_padding_mask.device != like.device:
-            raise B.DeviceError(f"{owner}: key_padding_mask is on {key_padding_mask.device} but the inputs are on "
-                                f"{like.device}")
-        mask = key_padding_mask.data
-    else:
-        mask = xp_of(like.data).asarray(key_padding_mask)
-    if mask.dtype.kind != "b":
-        raise TypeError(f"{owner}: key_padding_mask must be bool (True = padding), got dtype {mask.dtype}")
+    mask = _mask_array(key_padding_mask, like, "key_padding_mask", owner, allow_float=False)
     if tuple(mask.shape) != tuple(shape):
         raise ValueError(f"{owner}: key_padding_mask must have shape {tuple(shape)} (batch, source length), "
                          f"got {tuple(mask.shape)}")
@@ -114,20 +105,10 @@ def _float_mask(mask, like, name, owner):
     """A bool mask (True = left out) as an additive float tensor (0 / -inf); a float mask as a tensor of ``like``'s dtype."""
     if mask is None:
         return None
+    mask = _mask_array(mask, like, name, owner)
     if isinstance(mask, Tensor):
-        if mask.device != like.device:
-            raise B.DeviceError(f"{owner}: {name} is on {mask.device} but the inputs are on {like.device}")
-        arr = mask.data
-    else:
-        arr = xp_of(like.data).asarray(mask)
-    if arr.dtype.kind == "b":
-        xp = xp_of(like.data)
-        return Tensor(xp.where(arr, -math.inf, 0.0).astype(like.dtype))
-    if arr.dtype.kind != "f":
-        raise TypeError(f"{owner}: {name} must be bool or floating point, got dtype {arr.dtype}")
-    if isinstance(mask, Tensor):
-        return mask if mask.dtype == like.dtype else mask.to(like.dtype)
-    return Tensor(arr.astype(like.dtype))
+        return mask
+    return Tensor(xp_of(like.data).where(mask, -math.inf, 0.0).astype(like.dtype))
 
 
 class MultiheadAttention(Module):

@@ -13,18 +13,10 @@ import numpy as np
 from .. import _backend as B
 from ..autograd.engine import Tensor
 from ..autograd.grads import grad as _grad
+from ..autograd.tape import _norm, _shape_text
 from .bptt import _check_layer, _steps_of
 from .gates import _watching
 from .graph import Dot
-
-
-def _norm(array):
-    a = B.to_device(array, "cpu").astype(np.float64)
-    return float(np.sqrt((a * a).sum()))
-
-
-def _shape_text(shape):
-    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 def _time_major(layer, array):

@@ -24,21 +24,24 @@ from .core import dropout
 __all__ = ["scaled_dot_product_attention"]
 
 
-def _mask_array(mask, like, name, fn):
-    """A mask (Tensor or array) as an array on ``like``'s device: bool stays bool, floats become ``like``'s dtype."""
+def _mask_array(mask, like, name, fn, allow_float=True):
+    """A mask (Tensor or array) on ``like``'s device: a bool mask as a bool array, a float mask (when allowed)
+    as a tensor of ``like``'s dtype (its gradient flows, as in PyTorch)."""
     if isinstance(mask, Tensor):
         if mask.device != like.device:
             raise B.DeviceError(f"{fn}: {name} is on {mask.device} but the query is on {like.device}")
-        if mask.dtype.kind == "b":
-            return mask.data
-        if mask.dtype.kind != "f":
-            raise TypeError(f"{fn}: {name} must be a bool or floating-point tensor, got dtype {mask.dtype}")
-        # a float mask stays a tensor (its gradient flows, as in PyTorch), in the query's dtype
+        arr = mask.data
+    else:
+        arr = xp_of(like.data).asarray(mask)
+    if arr.dtype.kind == "b":
+        return arr
+    if not allow_float:
+        raise TypeError(f"{fn}: {name} must be bool (True = left out), got dtype {arr.dtype}")
+    if arr.dtype.kind != "f":
+        raise TypeError(f"{fn}: {name} must be a bool or floating-point mask, got dtype {arr.dtype}")
+    if isinstance(mask, Tensor):
         return mask if mask.dtype == like.dtype else mask.to(like.dtype)
-    arr = np.asarray(mask)
-    if arr.dtype.kind not in "bf":
-        raise TypeError(f"{fn}: {name} must be bool or floating point, got dtype {arr.dtype}")
-    return xp_of(like.data).asarray(arr if arr.dtype.kind == "b" else arr.astype(like.dtype))
+    return Tensor(arr.astype(like.dtype))
 
 
 def _broadcastable(shape, target, name, fn):
