@@ -359,5 +359,7 @@ def all_gather_object(object_list, obj, group=None):
 def broadcast_object_list(object_list, src=0, group=None, device=None):
     """Replace ``object_list``'s items on every rank by rank ``src``'s, as PyTorch's."""
     g = _get_group("broadcast_object_list")
+    if not 0 <= int(src) < g.size:
+        raise ValueError(f"broadcast_object_list: src={src} is not a rank of a world of size {g.size}")
     if g.size > 1:
         object_list[:] = g.comm.bcast(list(object_list), root=src)

@@ -169,6 +169,11 @@ def test_world_of_one(group):
     np.testing.assert_array_equal(t.numpy(), [1.0, 2.0])
     with pytest.raises(ValueError, match="src=1"):
         dist.broadcast(t, src=1)
+    objects = ["a", 1]
+    dist.broadcast_object_list(objects, src=0)
+    assert objects == ["a", 1]
+    with pytest.raises(ValueError, match="src=1 is not a rank"):
+        dist.broadcast_object_list(objects, src=1)
     sampler = DistributedSampler(range(5))
     assert (sampler.num_replicas, sampler.rank) == (1, 0)
 
