@@ -27,7 +27,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
 import minigrad as mg  # noqa: E402
-from models import seq2seq as S  # noqa: E402
+from minigrad_models import seq2seq as S  # noqa: E402
 
 LABELS = {"none": "no attention (final state only)", "additive": "additive attention", "dot": "dot-product attention"}
 

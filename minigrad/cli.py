@@ -1,4 +1,4 @@
-"""The ``minigrad`` command (also ``python -m minigrad``): train and use the models in ``models/``.
+"""The ``minigrad`` command (also ``python -m minigrad``): train and use the models of ``minigrad_models``.
 
     minigrad train lenet [--epochs N] [--batch-size B] [--lr LR] [--device cpu|cuda] [--out DIR]
     minigrad train <task> --help       (every option of a task, with its default)
@@ -11,7 +11,8 @@
     minigrad predict forecast --checkpoint PATH 51.2 50.8 ...   (or - to read the values from stdin)
     minigrad summary lenet5|lenet1989|sentiment|charlm|forecast|seq2seq [--checkpoint PATH]
 
-Each task lives in a module of the ``models`` package, which provides
+Each task lives in a module of the ``minigrad_models`` package (the repository's
+``models/`` folder, installed under that name), which provides
 ``add_train_arguments(parser)`` and ``train_from_args(args)`` (and, where it
 applies, ``evaluate_from_args``, ``generate_from_args``, ``predict_from_args``,
 ``add_predict_arguments(parser)``, ``summary_models()``): the task's options are
@@ -30,13 +31,13 @@ import os
 import sys
 import traceback
 
-# task name -> module in the models package
+# task name -> module in the minigrad_models package
 TASKS = {
-    "lenet": "models.lenet",
-    "sentiment": "models.sentiment",
-    "charlm": "models.language_model",
-    "forecast": "models.forecaster",
-    "seq2seq": "models.seq2seq",
+    "lenet": "minigrad_models.lenet",
+    "sentiment": "minigrad_models.sentiment",
+    "charlm": "minigrad_models.language_model",
+    "forecast": "minigrad_models.forecaster",
+    "seq2seq": "minigrad_models.seq2seq",
 }
 TASK_HELP = {
     "lenet": "LeNet digit recognition on MNIST",
@@ -64,10 +65,10 @@ def _task_module(task):
     try:
         return importlib.import_module(TASKS[task])
     except ModuleNotFoundError as e:
-        if e.name and e.name.startswith("models"):
+        if e.name and e.name.startswith("minigrad_models"):
             raise UsageError(
-                f"the '{task}' task needs the models package ({TASKS[task]}), which is not importable; "
-                "run the command from a checkout of minigrad, or install it with `pip install .`"
+                f"the '{task}' task needs the minigrad_models package ({TASKS[task]}), which is not importable; "
+                "install minigrad with `pip install .` (or `pip install -e .` in a checkout)"
             ) from None
         raise
 
@@ -101,7 +102,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _training():
-    from models import training  # noqa: PLC0415 - the option types live beside the trainers
+    from minigrad_models import training  # noqa: PLC0415 - the option types live beside the trainers
 
     return training
 

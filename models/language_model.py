@@ -481,7 +481,7 @@ def train_epoch(model, batches, optimizer, scheduler=None, clip=5.0, device="cpu
 
     ``batches``: :func:`mg.data.lm_batches` chunks (x, y), each (B, T).
     ``scheduler`` (optional) is stepped after every chunk.  ``steps``: at
-    most this many chunks.  ``progress``: a :class:`models.training.Progress`
+    most this many chunks.  ``progress``: a :class:`minigrad_models.training.Progress`
     over ``range(steps)`` that shows the running loss.
     """
     from . import training as T  # noqa: PLC0415

@@ -6,7 +6,7 @@ rank takes its own contiguous share of every batch's rows, and
 :class:`~minigrad.nn.parallel.DistributedDataParallel` averages the gradients,
 so every rank takes the same optimizer step as one process on the whole batch
 would.  Only rank 0 prints and writes files (checkpoints, metrics, curves: see
-:func:`is_main`, which ``models.training``'s writers consult).
+:func:`is_main`, which ``minigrad_models.training``'s writers consult).
 
 Unlike :class:`~minigrad.data.DistributedSampler`, which hands each rank its own
 examples, cutting every global batch keeps the batches (and so the result) of

@@ -9,7 +9,7 @@ from minigrad import cli
 from minigrad.cli import main
 from helpers import run_cli as _run
 from helpers import tiny_digits
-from models import lenet, training as T
+from minigrad_models import lenet, training as T
 
 
 def _assert_short_error(code, err):
@@ -125,7 +125,7 @@ def test_damaged_data_file_is_one_line(capsys, tmp_path, monkeypatch):
 
 
 def test_missing_optional_package_names_the_pip_line(capsys, monkeypatch):
-    from models import sentiment
+    from minigrad_models import sentiment
 
     def need_pyarrow(args):
         raise ModuleNotFoundError("No module named 'pyarrow'", name="pyarrow")
@@ -143,7 +143,7 @@ def test_debug_variable_shows_the_traceback(capsys, tmp_path, monkeypatch):
 
 
 def test_unexpected_errors_still_raise(monkeypatch):
-    from models import lenet as L
+    from minigrad_models import lenet as L
 
     def bug(args):
         raise KeyError("a bug")

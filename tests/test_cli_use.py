@@ -14,7 +14,7 @@ from helpers import run_cli as _run
 
 @pytest.fixture(scope="module")
 def sentiment_ckpt(tmp_path_factory):
-    from models import sentiment as S
+    from minigrad_models import sentiment as S
     from tests.test_models_sentiment import fake_split, fake_vectors
 
     out = tmp_path_factory.mktemp("sent")
@@ -41,7 +41,7 @@ def test_predict_sentiment_reads_stdin_lines(sentiment_ckpt, capsys, monkeypatch
 
 
 def test_predict_seq2seq(tmp_path, capsys):
-    from models import seq2seq as S
+    from minigrad_models import seq2seq as S
 
     S.train(embed=8, hidden=16, epochs=1, n_train=128, n_test=16, out=str(tmp_path), quiet=True)
     ckpt = str(tmp_path / "seq2seq_reverse.npz")
@@ -55,7 +55,7 @@ def test_predict_seq2seq(tmp_path, capsys):
 
 
 def test_predict_forecast(tmp_path, capsys, monkeypatch):
-    from models import forecaster as Fc
+    from minigrad_models import forecaster as Fc
     from tests.test_models_forecaster import daily_series
 
     series = daily_series()

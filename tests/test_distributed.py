@@ -241,7 +241,7 @@ _TRAIN_SCRIPT = textwrap.dedent("""
     import json, sys
     import numpy as np
     import minigrad as mg
-    from models import lenet, seq2seq
+    from minigrad_models import lenet, seq2seq
 
     out = sys.argv[1]
     rng = np.random.default_rng(0)
@@ -271,7 +271,7 @@ def _train(tmp_path, ranks):
 def test_trainers_on_two_ranks_match_one_process(tmp_path):
     """The same global batches cut in two: the weights after training equal one process's (float32 rounding),
     and only rank 0 prints and writes."""
-    from models.training import load_checkpoint
+    from minigrad_models.training import load_checkpoint
 
     one, res1 = _train(tmp_path, 1)
     two, res2 = _train(tmp_path, 2)
@@ -323,7 +323,7 @@ def test_cli_distributed_expected_failure_ends_the_job(tmp_path):
 def test_a_rank_started_by_mpiexec_without_distributed_warns():
     """Under mpiexec (which sets PMI_SIZE) without --distributed, each process would train on its own: say so."""
     env = dict(os.environ, PMI_SIZE="2")
-    code = "from models import parallel; parallel.Run(distributed=False, batch_size=32)"
+    code = "from minigrad_models import parallel; parallel.Run(distributed=False, batch_size=32)"
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env, timeout=60)
     assert res.returncode == 0 and "without --distributed" in res.stderr
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,

@@ -48,7 +48,7 @@ def test_char_rnn_tbptt_example_loss_falls_on_a_repetitive_text(tmp_path, capsys
 
 
 def test_attention_figures_measure_each_length_and_draw(tmp_path, capsys):
-    from models import seq2seq as S
+    from minigrad_models import seq2seq as S
 
     paths = []
     for attention in ("none", "additive"):

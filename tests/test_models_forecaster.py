@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import minigrad as mg
 from minigrad.nn import functional as F
-from models import forecaster as Fc
+from minigrad_models import forecaster as Fc
 
 
 def daily_series(length=700, seed=0):
@@ -154,7 +154,7 @@ def test_train_keeps_the_best_validation_model_and_round_trips(tmp_path):
 
 
 def test_checkpoint_round_trip_gives_identical_forecasts(tmp_path):
-    from models import training as T
+    from minigrad_models import training as T
 
     mg.manual_seed(1)
     config = {"window": 16, "horizon": 4, "cell": "lstm", "hidden": 8, "layers": 2, "residual_scale": 0.3,

@@ -10,7 +10,7 @@ import pytest
 import minigrad as mg
 from minigrad import cli
 from minigrad.nn import functional as F
-from models import language_model as lm
+from minigrad_models import language_model as lm
 
 LINES = ["HAMLET\nTo be, or not to be, that is the question.\n",
          "HORATIO\nIt is a nipping and an eager air.\n",

@@ -7,8 +7,8 @@ import pytest
 
 import minigrad as mg
 from minigrad.cli import main
-from models import lenet
-from models.training import load_checkpoint
+from minigrad_models import lenet
+from minigrad_models.training import load_checkpoint
 
 
 def _generated_digits(n, seed=0):

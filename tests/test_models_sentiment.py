@@ -11,7 +11,7 @@ import pytest
 
 import minigrad as mg
 from minigrad.nn import functional as F
-from models import sentiment as S
+from minigrad_models import sentiment as S
 
 POSITIVE = ["great", "superb", "moving", "funny", "brilliant"]
 NEGATIVE = ["awful", "dull", "boring", "clumsy", "tedious"]
@@ -224,7 +224,7 @@ def test_checkpoint_round_trip_gives_identical_outputs(trained, tmp_path):
     assert S.evaluate(os.path.join(out, "sentiment.npz"), data=fake_split())["test_accuracy"] == \
         pytest.approx(metrics["test_accuracy"])
     # Save again and reload: identical logits.
-    from models import training as T
+    from minigrad_models import training as T
 
     path = str(tmp_path / "again.npz")
     T.save_checkpoint(path, net, config)

@@ -6,7 +6,7 @@ import pytest
 
 import minigrad as mg
 from minigrad.nn import functional as F
-from models import seq2seq as S
+from minigrad_models import seq2seq as S
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from models import training as T
+from minigrad_models import training as T
 from helpers import run_cli as _cli
 from helpers import tiny_digits
 
@@ -110,7 +110,7 @@ def _resumed_equals_straight(tmp_path, monkeypatch, train, ckpt_name, module=T, 
 
 
 def test_forecast_resume(tmp_path, monkeypatch):
-    from models import forecaster as Fc
+    from minigrad_models import forecaster as Fc
 
     t = np.arange(24 * 40, dtype=np.float64)
     series = 50 + 10 * np.sin(2 * np.pi * t / 24) + np.random.default_rng(0).normal(0, 1, t.size)
@@ -119,7 +119,7 @@ def test_forecast_resume(tmp_path, monkeypatch):
 
 
 def test_seq2seq_resume(tmp_path, monkeypatch):
-    from models import seq2seq as S
+    from minigrad_models import seq2seq as S
 
     _resumed_equals_straight(tmp_path, monkeypatch, S.train, "seq2seq_reverse.npz", embed=8, hidden=16, epochs=2,
                              n_train=128, n_test=16, quiet=True)
@@ -127,7 +127,7 @@ def test_seq2seq_resume(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("average", [0.0, 0.9])
 def test_sentiment_resume(tmp_path, monkeypatch, average):
-    from models import sentiment as S
+    from minigrad_models import sentiment as S
     from tests.test_models_sentiment import fake_split, fake_vectors
 
     _resumed_equals_straight(tmp_path, monkeypatch, S.train, "sentiment.npz", hidden=8, epochs=3, batch_size=16,
@@ -135,7 +135,7 @@ def test_sentiment_resume(tmp_path, monkeypatch, average):
 
 
 def test_charlm_resume(tmp_path, monkeypatch):
-    from models import language_model as LM
+    from minigrad_models import language_model as LM
 
     text = "to be, or not to be, that is the question:\nwhether 'tis nobler in the mind to suffer\n" * 20
     _resumed_equals_straight(tmp_path, monkeypatch, LM.train, "charlm.npz", module=LM, text=text, embed=8,
