@@ -10,17 +10,16 @@ from ._backend import (  # noqa: F401
 from .autograd.engine import (  # noqa: F401
     BackwardError, Tensor, enable_grad, is_grad_enabled, no_grad, set_grad_enabled,
 )
-from . import ops as _ops  # noqa: F401  (attaches methods to Tensor)
-from .ops import *  # noqa: F401,F403
-from .ops import channels_last, channels_last_3d, contiguous_format, preserve_format  # noqa: F401
-from .ops import abs, all_ as all, any_ as any, max, min, pow, round, sum  # noqa: F401,A004
-from .creation import (  # noqa: F401
-    arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace, ones, ones_like, rand,
-    rand_like, randint, randint_like, randn, randn_like, randperm, tensor, zeros, zeros_like,
-)
+from . import api as _api
+from .ops.reduce import MaxResult, SortResult  # noqa: F401
+from .ops.shape import channels_last, channels_last_3d, contiguous_format, preserve_format  # noqa: F401
+
+globals().update(_api.install())  # mg.add, mg.zeros..., and Tensor's methods and operators: see api.py
+
 from . import autograd  # noqa: F401,E402
+from . import creation  # noqa: F401,E402
 from . import nn  # noqa: F401,E402
-from .nn.functional.core import erf  # noqa: F401,E402  (mg.erf and Tensor.erf, as in PyTorch)
+from . import ops  # noqa: F401,E402
 from . import data  # noqa: F401,E402
 from . import datasets  # noqa: F401,E402
 from . import distributed  # noqa: F401,E402  (mpi4py is imported only by init_process_group)

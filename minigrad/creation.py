@@ -227,12 +227,13 @@ def _new_factory(make, doc):
         dtype, device = _like(self, dtype, device)
         return make(*args, dtype=dtype, device=device, requires_grad=requires_grad)
 
+    method.__name__ = method.__qualname__ = f"new_{make.__name__}"
     method.__doc__ = doc
     return method
 
 
-Tensor.new_zeros = _new_factory(zeros, "``new_zeros(*size)``: zeros with this tensor's dtype and device.")
-Tensor.new_ones = _new_factory(ones, "``new_ones(*size)``: ones with this tensor's dtype and device.")
-Tensor.new_empty = _new_factory(empty, "``new_empty(*size)``: a zero-filled tensor with this tensor's dtype and device.")
-Tensor.new_full = _new_factory(full, "``new_full(size, fill_value)``: ``fill_value`` with this tensor's dtype and device.")
-Tensor.new_tensor = _new_factory(tensor, "``new_tensor(data)``: a new tensor from ``data`` with this tensor's dtype and device.")
+new_zeros = _new_factory(zeros, "``new_zeros(*size)``: zeros with this tensor's dtype and device.")
+new_ones = _new_factory(ones, "``new_ones(*size)``: ones with this tensor's dtype and device.")
+new_empty = _new_factory(empty, "``new_empty(*size)``: a zero-filled tensor with this tensor's dtype and device.")
+new_full = _new_factory(full, "``new_full(size, fill_value)``: ``fill_value`` with this tensor's dtype and device.")
+new_tensor = _new_factory(tensor, "``new_tensor(data)``: a new tensor from ``data`` with this tensor's dtype and device.")

@@ -16,7 +16,8 @@ import minigrad as mg
 from minigrad import testing
 import op_registry
 
-assert mg.cube is mg.ops.cube and mg.Tensor.cube is mg.ops.cube
+from minigrad.ops.cube import cube
+assert mg.cube is cube and mg.Tensor.cube is cube
 assert mg.cube(mg.tensor([2.0])).item() == 8.0
 info = op_registry.BY_NAME["cube"]
 print(sorted(testing.check_op(info, max_examples=5)))
@@ -28,14 +29,14 @@ print("ok")
 
 def _steps():
     text = open(DOC, encoding="utf-8").read()
-    return re.findall(r"<!-- (new file|add to the top of|add before BY_NAME in): (\S+) -->\n```py\n(.*?)\n```", text,
-                      flags=re.S)
+    return re.findall(r"<!-- (new file|add to the imports of|add a row at the end of FUNCTIONS in|add before BY_NAME in): "
+                      r"(\S+) -->\n```py\n(.*?)\n```", text, flags=re.S)
 
 
 def test_chapter_7_lists_three_steps():
     assert [(kind, path) for kind, path, _ in _steps()] == [
-        ("new file", "minigrad/ops/cube.py"), ("add to the top of", "minigrad/ops/__init__.py"),
-        ("add before BY_NAME in", "tests/op_registry.py")]
+        ("new file", "minigrad/ops/cube.py"), ("add to the imports of", "minigrad/api.py"),
+        ("add a row at the end of FUNCTIONS in", "minigrad/api.py"), ("add before BY_NAME in", "tests/op_registry.py")]
 
 
 def test_the_documented_steps_add_a_working_op(tmp_path):
@@ -52,9 +53,13 @@ def test_the_documented_steps_add_a_working_op(tmp_path):
         if kind == "add before BY_NAME in":
             assert text.count("\nBY_NAME = ") == 1
             text = text.replace("\nBY_NAME = ", "\n" + code + "\n\nBY_NAME = ")
-        else:  # after the module docstring
-            end = text.index('"""', 3) + 3
-            text = text[:end] + "\n" + code + text[end:]
+        elif kind == "add a row at the end of FUNCTIONS in":  # before the ")" that closes the table
+            start = text.index("\nFUNCTIONS = (\n")
+            end = text.index("\n)\n", start)
+            text = text[:end + 1] + code + "\n" + text[end + 1:]
+        else:  # after the imports: before the table
+            assert text.count("\nFUNCTIONS = (\n") == 1
+            text = text.replace("\nFUNCTIONS = (\n", "\n" + code + "\n\nFUNCTIONS = (\n")
         target.write_text(text)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(tmp_path / "tests")]))
     out = subprocess.run([sys.executable, "-c", SCRIPT], cwd=tmp_path, env=env, capture_output=True, text=True,

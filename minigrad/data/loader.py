@@ -73,7 +73,7 @@ def _stack(items):
     """Stack Tensors/arrays of equal shape along a new first dimension."""
     tensors = [x for x in items if isinstance(x, Tensor)]
     if any(t.requires_grad for t in tensors):
-        from ..ops import stack  # noqa: PLC0415  (keep the graph)
+        from ..ops.shape import stack  # noqa: PLC0415  (keep the graph)
 
         return stack([x if isinstance(x, Tensor) else Tensor(x) for x in items])
     arrays = [x.data if isinstance(x, Tensor) else x for x in items]

@@ -1,4 +1,4 @@
-"""Helpers shared by the op modules: attaching methods to Tensor, lifting numbers."""
+"""Helpers shared by the op modules: lifting numbers to tensors, the operands of binary ops, dims."""
 from __future__ import annotations
 
 import numbers
@@ -9,17 +9,6 @@ from .. import _backend as B
 from ..autograd.engine import Tensor, _wrap
 
 xp_of = B.xp_of
-
-
-def tensor_method(*names):
-    """Also make the decorated function a Tensor method under ``names`` (its own name if none)."""
-
-    def attach(fn):
-        for name in names or (fn.__name__,):
-            setattr(Tensor, name, fn)
-        return fn
-
-    return attach
 
 
 def lift(value, like: Tensor) -> Tensor:
@@ -58,6 +47,48 @@ def pair(a, b):
     if isinstance(b, Tensor):
         return lift(a, b), b
     raise TypeError(f"expected a tensor, got {type(a).__name__} and {type(b).__name__}")
+
+
+def operands(input, other):
+    """The two operands of arithmetic (``+ - * /``) as tensors, promoted as PyTorch does.
+
+    add, sub, mul and div call this only off their fast path (two plain tensors of one dtype):
+    for a number, an array, a Tensor subclass (a Parameter) or two dtypes."""
+    if type(other) is float and type(input) is Tensor and input.data.dtype.kind == "f":  # x * 0.5
+        return input, _wrap(xp_of(input.data).asarray(other, dtype=input.data.dtype), None, 0)
+    input, other = pair(input, other)
+    if input.data.dtype != other.data.dtype:
+        input, other = zero_dim_promotion(input, other)
+    return input, other
+
+
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+
+
+def zero_dim_promotion(a, b):
+    """PyTorch's promotion: a 0-d tensor does not widen the dtype of a tensor with dimensions whose
+    category (bool < integer < floating < complex) is the same or higher (float32 * 0-d float64 is
+    float32); NumPy would widen it."""
+    if (a.data.ndim == 0) == (b.data.ndim == 0):
+        return a, b
+    if a.data.ndim == 0:
+        if _CATEGORY[a.data.dtype.kind] <= _CATEGORY[b.data.dtype.kind]:
+            a = a.to(b.data.dtype)
+    elif _CATEGORY[b.data.dtype.kind] <= _CATEGORY[a.data.dtype.kind]:
+        b = b.to(a.data.dtype)
+    return a, b
+
+
+def reflected(fn):
+    """``fn`` with its operands swapped, for a number on the left: ``2 - x`` is ``x.__rsub__(2)``."""
+
+    def method(self, other):
+        return fn(lift(other, self), self)
+
+    method.__name__ = method.__qualname__ = f"reflected_{fn.__name__}"
+    method.__doc__ = f"``other {fn.__name__} self`` with a number or array on the left."
+    method.__wrapped__ = fn
+    return method
 
 
 def constant(array) -> Tensor:

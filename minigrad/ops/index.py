@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import _backend as B
 from ..autograd.engine import Op, Tensor, is_grad_enabled
-from ._common import constant, normalize_dims, tensor_method, xp_of
+from ._common import constant, normalize_dims, xp_of
 
 
 def _normalize_index(index, x):
@@ -144,9 +144,6 @@ def _describe(index):
     return "[" + ", ".join(parts) + "]"
 
 
-Tensor.__getitem__ = getitem
-
-
 def setitem(input, index, value):
     """``input[index] = value`` in place.  Not recorded: only for tensors that need no gradient."""
     if is_grad_enabled() and input.requires_grad:
@@ -171,10 +168,6 @@ def setitem(input, index, value):
     input._bump_version()
 
 
-Tensor.__setitem__ = setitem
-
-
-@tensor_method()
 def gather(input, dim, index):
     """``out[i][j] = input[i][index[i][j]]`` for ``dim=1`` (PyTorch's gather; any dim)."""
     idx = index.data if isinstance(index, Tensor) else xp_of(input.data).asarray(index)
@@ -204,7 +197,6 @@ def gather(input, dim, index):
     return getitem(input, tuple(parts))
 
 
-@tensor_method()
 def index_select(input, dim, index):
     """The entries of ``index`` (1-D, or 0-d) along ``dim``."""
     if input.ndim == 0:  # the index must be 0 (or -1): the result is the 0-d input
@@ -336,14 +328,12 @@ class _ScatterAdd:
         return _scatter_add_op(input, src, positions, index_shape)
 
 
-@tensor_method()
 def scatter_add(input, dim, index, src):
     """``out = input`` with ``out[i][index[i][j]] += src[i][j]`` for ``dim=1`` (any dim); repeated
     indices add up.  Differentiable in ``input`` and ``src``."""
     return _scatter("scatter_add", _ScatterAdd, input, dim, index, src)
 
 
-@tensor_method()
 def scatter(input, dim, index, src=None, *, value=None, reduce=None):
     """``out = input`` with ``out[i][index[i][j]] = src[i][j]`` for ``dim=1`` (any dim); ``src`` may be a
     number (or give ``value=``).  With repeated indices the result is undefined in PyTorch; here the
@@ -355,7 +345,6 @@ def scatter(input, dim, index, src=None, *, value=None, reduce=None):
     return _scatter("scatter", Scatter, input, dim, index, src, reduce)
 
 
-@tensor_method()
 def index_add(input, dim, index, source, *, alpha=1):
     """``out = input`` with ``source``'s slices added at ``index`` (1-D) along ``dim``, times ``alpha``:
     ``out[index[i]] += alpha * source[i]`` for ``dim=0``.  Repeated indices add up."""
@@ -376,7 +365,6 @@ def index_add(input, dim, index, source, *, alpha=1):
     return scatter_add(input, d, constant(full_idx), src_nd * alpha if alpha != 1 else src_nd)
 
 
-@tensor_method()
 def masked_select(input, mask):
     """The elements of ``input`` where ``mask`` (broadcast with it) is true, as a 1-D tensor."""
     from .shape import broadcast_shapes, broadcast_to
@@ -390,7 +378,6 @@ def masked_select(input, mask):
     return getitem(x, (m,)) if shape else getitem(x.reshape(1), (m.reshape(1),))
 
 
-@tensor_method()
 def nonzero(input, *, as_tuple=False):
     """Indices of the nonzero elements: a (count, ndim) int64 tensor, or one 1-D tensor per dim with
     ``as_tuple=True`` (no gradient)."""

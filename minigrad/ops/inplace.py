@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from .. import _backend as B
 from ..autograd.engine import Tensor, is_grad_enabled
-from ._common import tensor_method, xp_of
-from .pointwise import add, div, mul, sub
+from ._common import xp_of
 
 
 def _check_inplace(t, opname):
@@ -56,7 +55,6 @@ def _inplace(name, ufunc):
 
     fn.__name__ = name
     fn.__doc__ = f"In-place ``{ufunc}`` (not recorded by autograd)."
-    setattr(Tensor, name, fn)
     return fn
 
 
@@ -66,30 +64,25 @@ mul_ = _inplace("mul_", "multiply")
 div_ = _inplace("div_", "true_divide")
 
 
-def _augmented(inplace_fn, outofplace_fn):
-    """``x op= y``: in place when allowed, else rebinding to the out-of-place result."""
+def augmented(outofplace_fn, inplace_fn):
+    """``x op= y`` (``__iadd__``...): in place when allowed, else rebinding to the out-of-place result."""
 
     def fn(self, other):
         if is_grad_enabled() and self.requires_grad and self.grad_fn is not None:
             return outofplace_fn(self, other)
         return inplace_fn(self, other)
 
+    fn.__name__ = fn.__qualname__ = f"augmented_{outofplace_fn.__name__}"
+    fn.__doc__ = f"``self {outofplace_fn.__name__}= other``: ``{inplace_fn.__name__}`` when allowed (see the module)."
+    fn.__wrapped__ = outofplace_fn
     return fn
 
 
-Tensor.__iadd__ = _augmented(add_, add)
-Tensor.__isub__ = _augmented(sub_, sub)
-Tensor.__imul__ = _augmented(mul_, mul)
-Tensor.__itruediv__ = _augmented(div_, div)
-
-
-@tensor_method()
 def zero_(self):
     """Fill with zeros in place."""
     return fill_(self, 0)
 
 
-@tensor_method()
 def fill_(self, value):
     """Fill with ``value`` in place."""
     _check_inplace(self, "fill_")
@@ -98,7 +91,6 @@ def fill_(self, value):
     return self
 
 
-@tensor_method()
 def copy_(self, src):
     """Copy ``src`` (broadcast, moved across devices if needed) into this tensor in place."""
     _check_inplace(self, "copy_")
@@ -112,7 +104,6 @@ def copy_(self, src):
     return self
 
 
-@tensor_method()
 def clamp_(self, min=None, max=None):
     """Clamp to ``[min, max]`` in place."""
     _check_inplace(self, "clamp_")
@@ -121,7 +112,6 @@ def clamp_(self, min=None, max=None):
     return self
 
 
-@tensor_method()
 def uniform_(self, a=0.0, b=1.0):
     """Fill with samples from U(a, b) in place."""
     _check_inplace(self, "uniform_")
@@ -131,7 +121,6 @@ def uniform_(self, a=0.0, b=1.0):
     return self
 
 
-@tensor_method()
 def normal_(self, mean=0.0, std=1.0):
     """Fill with samples from N(mean, std^2) in place."""
     _check_inplace(self, "normal_")

@@ -5,7 +5,7 @@ import collections
 import string
 
 from ..autograd.engine import Op, Tensor
-from ._common import lift, tensor_method, xp_of
+from ._common import lift, xp_of
 
 
 class Matmul(Op):
@@ -57,7 +57,6 @@ def _check_matmul(a, b):
         )
 
 
-@tensor_method("matmul", "__matmul__")
 def matmul(input, other):
     """Matrix product with NumPy/PyTorch broadcasting rules."""
     if not isinstance(other, Tensor):
@@ -66,10 +65,6 @@ def matmul(input, other):
     return Matmul.apply(input, other)
 
 
-Tensor.__rmatmul__ = lambda self, other: matmul(lift(other, self), self)
-
-
-@tensor_method()
 def mm(input, mat2):
     """Product of two matrices (2-D only)."""
     if input.ndim != 2 or mat2.ndim != 2:
@@ -77,7 +72,6 @@ def mm(input, mat2):
     return matmul(input, mat2)
 
 
-@tensor_method()
 def bmm(input, mat2):
     """Batched product of (b, n, m) and (b, m, p) tensors."""
     if input.ndim != 3 or mat2.ndim != 3 or input.shape[0] != mat2.shape[0]:
@@ -85,7 +79,6 @@ def bmm(input, mat2):
     return matmul(input, mat2)
 
 
-@tensor_method()
 def dot(input, other):
     """Inner product of two 1-D tensors."""
     if input.ndim != 1 or other.ndim != 1:
@@ -210,7 +203,6 @@ def einsum(equation, *operands):
 # ----------------------------------------------------------------------------- more products
 
 
-@tensor_method("outer", "ger")
 def outer(input, vec2):
     """Outer product of two 1-D tensors: (n,) and (m,) -> (n, m)."""
     if input.ndim != 1 or vec2.ndim != 1:
@@ -218,7 +210,6 @@ def outer(input, vec2):
     return input.unsqueeze(1) * vec2.unsqueeze(0)
 
 
-@tensor_method()
 def mv(input, vec):
     """Matrix-vector product: (n, m) and (m,) -> (n,)."""
     if input.ndim != 2 or vec.ndim != 1:
@@ -226,7 +217,6 @@ def mv(input, vec):
     return matmul(input, vec)
 
 
-@tensor_method()
 def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     """``beta * input + alpha * (mat1 @ mat2)``: input broadcast to (n, p), mat1 (n, m), mat2 (m, p).
     With ``beta=0`` the input is ignored (NaN in it does not propagate), as in PyTorch."""

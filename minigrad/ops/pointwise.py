@@ -6,7 +6,7 @@ to the input's shape.
 from __future__ import annotations
 
 from ..autograd.engine import Op, Tensor
-from ._common import constant, lift, pair, tensor_method, xp_of
+from ._common import constant, lift, operands, pair, xp_of
 
 # ----------------------------------------------------------------------------- arithmetic
 
@@ -98,58 +98,33 @@ def _int_to_float(a, b):
     return a, b
 
 
-_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+# add, sub, mul and div are also the operators + - * / (see minigrad/api.py), so each starts with the
+# fast path of two plain tensors of one dtype; anything else goes through ``operands``.
 
 
-def _zero_dim_promotion(a, b):
-    """PyTorch's promotion: a 0-d tensor does not widen the dtype of a tensor with dimensions whose
-    category (bool < integer < floating < complex) is the same or higher (float32 * 0-d float64 is
-    float32); NumPy would widen it."""
-    if (a.data.ndim == 0) == (b.data.ndim == 0):
-        return a, b
-    if a.data.ndim == 0:
-        if _CATEGORY[a.data.dtype.kind] <= _CATEGORY[b.data.dtype.kind]:
-            a = a.to(b.data.dtype)
-    elif _CATEGORY[b.data.dtype.kind] <= _CATEGORY[a.data.dtype.kind]:
-        b = b.to(a.data.dtype)
-    return a, b
-
-
-def _binary(op_class, name, doc, operator, prepare=None):
-    """The public function ``name(input, other)`` for a two-input op; either side may be a number.
-    It is also the Tensor method ``name`` and the operator method ``operator`` (``"__add__"``)."""
-
-    def fn(input, other):
-        if type(other) is not Tensor or type(input) is not Tensor:
-            input, other = pair(input, other)
-        if input.data.dtype != other.data.dtype:
-            input, other = _zero_dim_promotion(input, other)
-        if prepare is not None:
-            input, other = prepare(input, other)
-        return op_class.apply(input, other)
-
-    fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = doc
-    return tensor_method(name, operator)(fn)
-
-
-_add = _binary(Add, "add", "Elementwise ``input + other`` with broadcasting.", "__add__")
-_sub = _binary(Sub, "sub", "Elementwise ``input - other`` with broadcasting.", "__sub__")
-mul = _binary(Mul, "mul", "Elementwise ``input * other`` with broadcasting.", "__mul__")
-_div = _binary(Div, "div", "Elementwise true division ``input / other`` (integers give float32).",
-               "__truediv__", prepare=_int_to_float)
-
-
-@tensor_method()
 def add(input, other, *, alpha=1):
     """Elementwise ``input + alpha * other`` with broadcasting (either side may be a number)."""
-    return _add(input, other if alpha == 1 else other * alpha)
+    if alpha != 1:
+        other = other * alpha
+    if type(input) is not Tensor or type(other) is not Tensor or input.data.dtype is not other.data.dtype:
+        input, other = operands(input, other)
+    return Add.apply(input, other)
 
 
-@tensor_method()
 def sub(input, other, *, alpha=1):
     """Elementwise ``input - alpha * other`` with broadcasting (either side may be a number)."""
-    return _sub(input, other if alpha == 1 else other * alpha)
+    if alpha != 1:
+        other = other * alpha
+    if type(input) is not Tensor or type(other) is not Tensor or input.data.dtype is not other.data.dtype:
+        input, other = operands(input, other)
+    return Sub.apply(input, other)
+
+
+def mul(input, other):
+    """Elementwise ``input * other`` with broadcasting (either side may be a number)."""
+    if type(input) is not Tensor or type(other) is not Tensor or input.data.dtype is not other.data.dtype:
+        input, other = operands(input, other)
+    return Mul.apply(input, other)
 
 
 class RoundedDiv(Op):
@@ -170,46 +145,36 @@ class RoundedDiv(Op):
         return grad * zero, grad * zero
 
 
-@tensor_method("div", "divide", "true_divide")
 def div(input, other, *, rounding_mode=None):
     """Elementwise ``input / other``: true division (integers give float32) when ``rounding_mode`` is
     None, else rounded toward zero (``'trunc'``) or down (``'floor'``), keeping integer dtypes."""
-    if rounding_mode is None:
-        return _div(input, other)
-    if rounding_mode not in ("trunc", "floor"):
-        raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
-    input, other = pair(input, other)
-    return RoundedDiv.apply(input, other, rounding_mode=rounding_mode)
+    if rounding_mode is not None:
+        if rounding_mode not in ("trunc", "floor"):
+            raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+        input, other = pair(input, other)
+        return RoundedDiv.apply(input, other, rounding_mode=rounding_mode)
+    if type(input) is not Tensor or type(other) is not Tensor or input.data.dtype is not other.data.dtype:
+        input, other = operands(input, other)
+    if input.data.dtype.kind in "iub":
+        input, other = _int_to_float(input, other)
+    return Div.apply(input, other)
 
 
-
-@tensor_method("neg", "__neg__")
 def neg(input):
     """``-input``."""
     return Neg.apply(input)
 
 
-@tensor_method("pow", "__pow__")
+def positive(input):
+    """``+input``: the tensor itself."""
+    return input
+
+
 def pow(input, exponent):
     """Elementwise ``input ** exponent`` (either may be a number)."""
     input, exponent = pair(input, exponent)
     return Pow.apply(input, exponent)
 
-
-def _reflect(fn):
-    def reflected(self, other):
-        return fn(lift(other, self), self)
-
-    reflected.__doc__ = f"``other {fn.__name__} self`` with a number or array on the left."
-    return reflected
-
-
-Tensor.__radd__ = _reflect(add)
-Tensor.__rsub__ = _reflect(sub)
-Tensor.__rmul__ = _reflect(mul)
-Tensor.__rtruediv__ = _reflect(div)
-Tensor.__rpow__ = _reflect(pow)
-Tensor.__pos__ = lambda self: self
 
 # ----------------------------------------------------------------------------- math functions
 
@@ -434,15 +399,15 @@ class Where(Op):
         return grad_a, grad_b
 
 
-def _unary(op_class, name, doc, aliases=()):
-    """The public function ``name(input)`` for a one-input op, also a Tensor method."""
+def _unary(op_class, name, doc):
+    """The public function ``name(input)`` of a one-input op."""
 
     def fn(input):
         return op_class.apply(input)
 
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = doc
-    return tensor_method(name, *aliases)(fn)
+    return fn
 
 
 exp = _unary(Exp, "exp", "Elementwise e^x.")
@@ -456,28 +421,24 @@ tanh = _unary(Tanh, "tanh", "Elementwise hyperbolic tangent.")
 sigmoid = _unary(Sigmoid, "sigmoid", "Elementwise logistic sigmoid, stable for any finite input.")
 relu = _unary(Relu, "relu", "Elementwise max(x, 0).")
 softplus = _unary(Softplus, "softplus", "Elementwise ln(1 + e^x), stable for large inputs.")
-abs = _unary(Abs, "abs", "Elementwise absolute value.", aliases=("__abs__",))
+abs = _unary(Abs, "abs", "Elementwise absolute value.")
 
 
-@tensor_method()
 def square(input):
     """Elementwise ``input * input``."""
     return Mul.apply(input, input)
 
 
-@tensor_method()
 def rsqrt(input):
     """Elementwise ``1 / sqrt(input)``."""
     return 1.0 / Sqrt.apply(input)
 
 
-@tensor_method()
 def reciprocal(input):
     """Elementwise ``1 / input``."""
     return 1.0 / input
 
 
-@tensor_method()
 def leaky_relu(input, negative_slope=0.01):
     """Elementwise ``x if x > 0 else negative_slope * x``."""
     return LeakyRelu.apply(input, negative_slope=float(negative_slope))
@@ -508,7 +469,6 @@ class ClampTensor(Op):
                 Where.apply(grad, zero, cond=self.to_hi))
 
 
-@tensor_method("clamp", "clip")
 def clamp(input, min=None, max=None):
     """Limit values to ``[min, max]``; either bound may be None, a number or a tensor (broadcast)."""
     if min is None and max is None:
@@ -525,25 +485,21 @@ def clamp(input, min=None, max=None):
     return Clamp.apply(input, min=min, max=max)
 
 
-@tensor_method()
 def clamp_min(input, min):
     """``clamp(input, min=min)``."""
     return clamp(input, min=min)
 
 
-@tensor_method()
 def clamp_max(input, max):
     """``clamp(input, max=max)``."""
     return clamp(input, max=max)
 
 
-@tensor_method()
 def maximum(input, other):
     """Elementwise maximum of two tensors (broadcasting)."""
     return Maximum.apply(*pair(input, other))
 
 
-@tensor_method()
 def minimum(input, other):
     """Elementwise minimum of two tensors (broadcasting)."""
     return Minimum.apply(*pair(input, other))
@@ -562,11 +518,11 @@ def where(condition, input, other):
     return Where.apply(a, b, cond=cond)
 
 
-Tensor.where = lambda self, condition, other: where(condition, self, other)
-Tensor.where.__doc__ = "``self`` where ``condition``, else ``other``."
+def where_method(self, condition, other):
+    """``self`` where ``condition``, else ``other`` (the method ``x.where(condition, y)``)."""
+    return where(condition, self, other)
 
 
-@tensor_method()
 def masked_fill(input, mask, value):
     """``value`` where ``mask`` is true, ``input`` elsewhere."""
     return where(mask, value, input)
@@ -601,7 +557,6 @@ def stepwise(input, fn):
     return Stepwise.apply(input, fn=fn)
 
 
-@tensor_method()
 def sign(input):
     """-1, 0 or 1 by the sign of each element (0 for NaN); the gradient is zero."""
     return stepwise(input, _sign)
@@ -613,16 +568,14 @@ def _rounding(name, doc):
 
     fn.__name__ = name
     fn.__doc__ = doc
-    return tensor_method(name)(fn)
+    return fn
 
 
 floor = _rounding("floor", "Elementwise floor (the largest integer <= x); the gradient is zero.")
 ceil = _rounding("ceil", "Elementwise ceiling (the smallest integer >= x); the gradient is zero.")
 trunc = _rounding("trunc", "Elementwise rounding toward zero; the gradient is zero.")
-Tensor.fix = trunc
 
 
-@tensor_method()
 def round(input, decimals=0):
     """Round half to even, to ``decimals`` decimal places (negative: to tens, hundreds...);
     the gradient is zero."""
@@ -646,58 +599,49 @@ class Remainder(Op):
         return (grad if need_a else None), (grad * constant(-self.quotient) if need_b else None)
 
 
-@tensor_method("remainder", "__mod__")
 def remainder(input, other):
     """Elementwise ``input % other`` with the sign of ``other`` (Python's rule)."""
     input, other = pair(input, other)
     return Remainder.apply(input, other)
 
 
-@tensor_method("floor_divide", "__floordiv__")
 def floor_divide(input, other):
     """Elementwise ``input // other``, rounded down (no gradient: it is piecewise constant)."""
     input, other = pair(input, other)
     return constant(xp_of(input.data).floor_divide(input.data, other.data))
 
 
-Tensor.__rmod__ = _reflect(remainder)
-Tensor.__rfloordiv__ = _reflect(floor_divide)
-
 # ----------------------------------------------------------------------------- comparisons and logic
 # Comparisons give boolean tensors with no gradient, as in PyTorch.
 
 
-def _compare(ufunc_name, method):
+def _compare(ufunc_name):
     def fn(input, other):
         input, other = pair(input, other)
         return constant(getattr(xp_of(input.data), ufunc_name)(input.data, other.data))
 
     fn.__name__ = ufunc_name
     fn.__doc__ = f"Elementwise ``{ufunc_name}`` as a boolean tensor (no gradient)."
-    setattr(Tensor, method, fn)
     return fn
 
 
-lt = _compare("less", "__lt__")
-le = _compare("less_equal", "__le__")
-gt = _compare("greater", "__gt__")
-ge = _compare("greater_equal", "__ge__")
-eq = _compare("equal", "__eq__")
-ne = _compare("not_equal", "__ne__")
-for _name, _fn in (("lt", lt), ("le", le), ("gt", gt), ("ge", ge), ("eq", eq), ("ne", ne)):
-    setattr(Tensor, _name, _fn)
-logical_and = _compare("logical_and", "logical_and")
-logical_or = _compare("logical_or", "logical_or")
-logical_xor = _compare("logical_xor", "logical_xor")
+lt = _compare("less")
+le = _compare("less_equal")
+gt = _compare("greater")
+ge = _compare("greater_equal")
+eq = _compare("equal")
+ne = _compare("not_equal")
+logical_and = _compare("logical_and")
+logical_or = _compare("logical_or")
+logical_xor = _compare("logical_xor")
 
 
-@tensor_method()
 def logical_not(input):
     """Elementwise not: True where ``input`` is zero (no gradient)."""
     return constant(xp_of(input.data).logical_not(input.data))
 
 
-def _bitwise(ufunc_name, method):
+def _bitwise(ufunc_name, operator):
     def fn(input, other):
         input, other = pair(input, other)
         for t in (input, other):
@@ -707,20 +651,16 @@ def _bitwise(ufunc_name, method):
         return constant(getattr(xp_of(input.data), ufunc_name)(input.data, other.data))
 
     fn.__name__ = ufunc_name
-    fn.__doc__ = (f"Elementwise ``{ufunc_name}`` of integer or bool tensors (``{method}``): bit by bit for "
+    fn.__doc__ = (f"Elementwise ``{ufunc_name}`` of integer or bool tensors (``{operator}``): bit by bit for "
                   "integers, logical for bools (no gradient).")
-    setattr(Tensor, ufunc_name, fn)
-    setattr(Tensor, f"__{method}__", fn)
-    setattr(Tensor, f"__r{method}__", lambda self, other: fn(lift(other, self), self))
     return fn
 
 
-bitwise_and = _bitwise("bitwise_and", "and")
-bitwise_or = _bitwise("bitwise_or", "or")
-bitwise_xor = _bitwise("bitwise_xor", "xor")
+bitwise_and = _bitwise("bitwise_and", "&")
+bitwise_or = _bitwise("bitwise_or", "|")
+bitwise_xor = _bitwise("bitwise_xor", "^")
 
 
-@tensor_method("bitwise_not", "__invert__")
 def bitwise_not(input):
     """``~input``: bitwise not of integers, logical not of bools (no gradient)."""
     if input.data.dtype.kind not in "iub":
@@ -728,26 +668,22 @@ def bitwise_not(input):
     return constant(xp_of(input.data).invert(input.data))
 
 
-@tensor_method()
 def isnan(input):
     """Elementwise test for NaN (no gradient)."""
     return constant(xp_of(input.data).isnan(input.data))
 
 
-@tensor_method()
 def isfinite(input):
     """Elementwise test for finite values (not inf or NaN; no gradient)."""
     return constant(xp_of(input.data).isfinite(input.data))
 
 
-@tensor_method()
 def allclose(input, other, rtol=1e-5, atol=1e-8):
     """True when every element of the two tensors is close."""
     input, other = pair(input, other)
     return bool(xp_of(input.data).allclose(input.data, other.data, rtol=rtol, atol=atol))
 
 
-@tensor_method()
 def equal(input, other):
     """True when both tensors have the same shape and elements."""
     return input.shape == other.shape and bool((input.data == other.data).all())
@@ -786,7 +722,6 @@ class Atan2(Op):
 tan = _unary(Tan, "tan", "Elementwise tangent.")
 
 
-@tensor_method("atan2", "arctan2")
 def atan2(input, other):
     """Elementwise angle (radians, in [-pi, pi]) of the point ``(other, input)`` (broadcasting)."""
     input, other = pair(input, other)
@@ -809,19 +744,16 @@ class LogBase(Op):
         return grad / (x * (_LN2 if self.base == 2 else _LN10))
 
 
-@tensor_method()
 def log2(input):
     """Elementwise base-2 logarithm."""
     return LogBase.apply(input, base=2)
 
 
-@tensor_method()
 def log10(input):
     """Elementwise base-10 logarithm."""
     return LogBase.apply(input, base=10)
 
 
-@tensor_method()
 def isinf(input):
     """Elementwise test for +-inf (no gradient)."""
     return constant(xp_of(input.data).isinf(input.data))

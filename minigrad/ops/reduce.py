@@ -10,7 +10,7 @@ from collections import namedtuple
 
 from ..autograd import engine
 from ..autograd.engine import Op, Tensor
-from ._common import constant, keepdim_shape, normalize_dims, tensor_method, xp_of
+from ._common import constant, keepdim_shape, normalize_dims, xp_of
 
 
 def _spread(grad, in_shape, dims, keepdim):
@@ -24,7 +24,7 @@ def _axis(dims, ndim):
     return None if len(dims) == ndim else dims
 
 
-sum_to = tensor_method()(engine.sum_to)  # the engine sums broadcast gradients back with it
+sum_to = engine.sum_to  # the engine sums broadcast gradients back with it
 
 
 class Sum(Op):
@@ -61,7 +61,6 @@ def _size(shape, dims):
     return n
 
 
-@tensor_method()
 def sum(input, dim=None, keepdim=False, dtype=None):
     """Sum over ``dim`` (int, tuple or None for all)."""
     if dtype is not None:
@@ -69,7 +68,6 @@ def sum(input, dim=None, keepdim=False, dtype=None):
     return Sum.apply(input, dims=normalize_dims(dim, input.ndim), keepdim=keepdim)
 
 
-@tensor_method()
 def mean(input, dim=None, keepdim=False):
     """Mean over ``dim`` (integer tensors give float32)."""
     if input.dtype.kind != "f":
@@ -123,7 +121,6 @@ def _var_args(dim, unbiased, correction):
     return dim, (1 if unbiased in (None, True) else 0)
 
 
-@tensor_method()
 def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Variance over ``dim``: ``sum((x - mean)^2) / (n - correction)``; ``correction`` is 1 (unbiased)
     by default, 0 with ``unbiased=False``, and may be any number."""
@@ -131,7 +128,6 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return Var.apply(input, dims=normalize_dims(dim, input.ndim), correction=correction, keepdim=keepdim)
 
 
-@tensor_method()
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Standard deviation over ``dim`` (the square root of ``var``; unbiased by default)."""
     dim, correction = _var_args(dim, unbiased, correction)
@@ -172,13 +168,11 @@ class Amin(Amax):
     largest = False
 
 
-@tensor_method()
 def amax(input, dim=None, keepdim=False):
     """Maximum over ``dim`` (int, tuple or None); ties split the gradient."""
     return Amax.apply(input, dims=normalize_dims(dim, input.ndim), keepdim=keepdim)
 
 
-@tensor_method()
 def amin(input, dim=None, keepdim=False):
     """Minimum over ``dim`` (int, tuple or None); ties split the gradient."""
     return Amin.apply(input, dims=normalize_dims(dim, input.ndim), keepdim=keepdim)
@@ -211,13 +205,11 @@ def _extreme(input, dim, keepdim, largest):
     return MaxResult(values, constant(idx))
 
 
-@tensor_method()
 def max(input, dim=None, keepdim=False):
     """``max()``: the largest element; ``max(dim)``: ``(values, indices)`` along ``dim``."""
     return _extreme(input, dim, keepdim, True)
 
 
-@tensor_method()
 def min(input, dim=None, keepdim=False):
     """``min()``: the smallest element; ``min(dim)``: ``(values, indices)`` along ``dim``."""
     return _extreme(input, dim, keepdim, False)
@@ -237,13 +229,11 @@ def _arg_extreme(input, dim, keepdim, name):
     return constant(find(axis=normalize_dims(dim, input.ndim)[0], keepdims=keepdim))
 
 
-@tensor_method()
 def argmax(input, dim=None, keepdim=False):
     """Index of the largest element (over the flattened tensor when ``dim`` is None)."""
     return _arg_extreme(input, dim, keepdim, "argmax")
 
 
-@tensor_method()
 def argmin(input, dim=None, keepdim=False):
     """Index of the smallest element (over the flattened tensor when ``dim`` is None)."""
     return _arg_extreme(input, dim, keepdim, "argmin")
@@ -274,7 +264,6 @@ class Logsumexp(Op):
         return _spread(grad, self.in_shape, self.dims, self.keepdim) * (x - out).exp()
 
 
-@tensor_method()
 def logsumexp(input, dim, keepdim=False):
     """``log(sum(exp(input)))`` over ``dim`` without overflow."""
     return Logsumexp.apply(input, dims=normalize_dims(dim, input.ndim), keepdim=keepdim)
@@ -334,7 +323,6 @@ def _product_of_others(x, dims, xp):
     return xp.moveaxis(others, tuple(range(x.ndim - len(dims), x.ndim)), dims)
 
 
-@tensor_method()
 def prod(input, dim=None, keepdim=False, *, dtype=None):
     """Product over ``dim`` (``dtype``: cast the input first)."""
     if dtype is not None:
@@ -342,13 +330,11 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
     return Prod.apply(input, dims=normalize_dims(dim, input.ndim), keepdim=keepdim)
 
 
-@tensor_method("all")
 def all_(input, dim=None, keepdim=False):
     """True where every element (over ``dim``) is nonzero (no gradient)."""
     return constant(xp_of(input.data).asarray(input.data.all(axis=None if dim is None else dim, keepdims=keepdim)))
 
 
-@tensor_method("any")
 def any_(input, dim=None, keepdim=False):
     """True where some element (over ``dim``) is nonzero (no gradient)."""
     return constant(xp_of(input.data).asarray(input.data.any(axis=None if dim is None else dim, keepdims=keepdim)))
@@ -386,7 +372,6 @@ class LogSoftmax(Op):
         return grad - self.output.exp() * grad.sum(self.dim, keepdim=True)
 
 
-@tensor_method()
 def softmax(input, dim, dtype=None):
     """Softmax along ``dim``, stable for any finite input (``dtype``: cast the input first)."""
     if dtype is not None:
@@ -396,7 +381,6 @@ def softmax(input, dim, dtype=None):
     return Softmax.apply(input, dim=_one_dim(dim, input.ndim))
 
 
-@tensor_method()
 def log_softmax(input, dim, dtype=None):
     """Log of the softmax along ``dim``, stable for any finite input (``dtype``: cast the input first)."""
     if dtype is not None:
@@ -431,7 +415,6 @@ class Cumsum(Op):
         return grad.flip(self.dim).cumsum(self.dim).flip(self.dim)
 
 
-@tensor_method()
 def cumsum(input, dim, *, dtype=None):
     """Running sum along ``dim``; same shape as ``input`` (``dtype``: cast the input first)."""
     if dtype is not None:
@@ -462,7 +445,6 @@ class VectorNorm2(Op):
         return x * where(zero, 0.0, g / where(zero, 1.0, out))
 
 
-@tensor_method()
 def norm(input, p=2, dim=None, keepdim=False):
     """Vector p-norm over ``dim`` (all elements when None): ``(sum |x|^p)^(1/p)``.
 
@@ -509,7 +491,6 @@ def _order(input, dim, descending):
     return (n - 1) - xp.flip(idx, axis=dim)
 
 
-@tensor_method()
 def sort(input, dim=-1, descending=False, *, stable=False):
     """Sort along ``dim``: ``(values, indices)``; the gradient flows back to where each value came from.
 
@@ -521,13 +502,11 @@ def sort(input, dim=-1, descending=False, *, stable=False):
     return SortResult(input.gather(d, constant(idx)), constant(idx))
 
 
-@tensor_method()
 def argsort(input, dim=-1, descending=False, *, stable=False):
     """Indices that sort ``input`` along ``dim`` (no gradient; always a stable sort)."""
     return sort(input, dim, descending).indices
 
 
-@tensor_method()
 def topk(input, k, dim=-1, largest=True, sorted=True):
     """The ``k`` largest (``largest=False``: smallest) elements along ``dim``, as ``(values, indices)``,
     in sorted order.  Output shape: ``input``'s with ``dim`` of size ``k``."""
@@ -586,7 +565,6 @@ def _cumprod_grad_with_zeros(x, grad, d):
     return result.movedim(-1, d)
 
 
-@tensor_method()
 def cumprod(input, dim, *, dtype=None):
     """Running product along ``dim``; same shape as ``input`` (``dtype``: cast the input first)."""
     if dtype is not None:
@@ -597,7 +575,6 @@ def cumprod(input, dim, *, dtype=None):
     return Cumprod.apply(input, dim=d)
 
 
-@tensor_method()
 def nansum(input, dim=None, keepdim=False, *, dtype=None):
     """Sum over ``dim`` counting NaN as zero (its gradient there is zero)."""
     from .pointwise import where
@@ -609,7 +586,6 @@ def nansum(input, dim=None, keepdim=False, *, dtype=None):
     return sum(input, dim, keepdim)
 
 
-@tensor_method()
 def median(input, dim=None, keepdim=False):
     """``median()``: the lower median of all elements; ``median(dim)``: ``(values, indices)`` along ``dim``.
 
@@ -645,7 +621,6 @@ def median(input, dim=None, keepdim=False):
     return MaxResult(values, constant(idx))
 
 
-@tensor_method()
 def diff(input, n=1, dim=-1, prepend=None, append=None):
     """The ``n``-th forward difference along ``dim`` (``out[i] = x[i + 1] - x[i]``), with ``prepend``
     and ``append`` joined to ``input`` along ``dim`` first."""

@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import _backend as B
 from ..autograd.engine import BroadcastTo, Cast, Op, Tensor  # noqa: F401  (BroadcastTo, Cast: the engine uses them too)
-from ._common import constant, normalize_dims, tensor_method, xp_of
+from ._common import constant, normalize_dims, xp_of
 from .index import scatter_add_flat
 
 
@@ -58,7 +58,6 @@ def _infer_shape(old_shape, shape, numel):
     return shape
 
 
-@tensor_method("reshape", "view")
 def reshape(input, *shape):
     """The same elements in a new shape (one size may be -1).
 
@@ -70,13 +69,11 @@ def reshape(input, *shape):
     return Reshape.apply(input, shape=shape)
 
 
-@tensor_method("reshape_as", "view_as")
 def reshape_as(input, other):
     """``input.reshape(other.shape)``."""
     return reshape(input, other.shape)
 
 
-@tensor_method()
 def flatten(input, start_dim=0, end_dim=-1):
     """Merge dimensions ``start_dim..end_dim`` into one."""
     if input.ndim == 0:
@@ -96,7 +93,6 @@ def flatten(input, start_dim=0, end_dim=-1):
     return reshape(input, shape)
 
 
-@tensor_method()
 def squeeze(input, dim=None):
     """Remove dimensions of size 1 (only ``dim`` when given; a no-op if its size is not 1)."""
     if dim is None:
@@ -107,7 +103,6 @@ def squeeze(input, dim=None):
     return reshape(input, shape)
 
 
-@tensor_method()
 def unsqueeze(input, dim):
     """Insert a dimension of size 1 at ``dim`` (negative counts from the new end)."""
     ndim = input.ndim + 1
@@ -132,7 +127,6 @@ class Permute(Op):
         return grad.permute(inverse)
 
 
-@tensor_method()
 def permute(input, *dims):
     """Reorder dimensions: ``out.shape[i] == input.shape[dims[i]]``."""
     dims = _sizes(dims)
@@ -144,7 +138,6 @@ def permute(input, *dims):
     return Permute.apply(input, dims=dims)
 
 
-@tensor_method("transpose", "swapaxes")
 def transpose(input, dim0, dim1):
     """Swap two dimensions."""
     if input.ndim < 2 and dim0 in (0, -1) and dim1 in (0, -1):
@@ -155,7 +148,6 @@ def transpose(input, dim0, dim1):
     return permute(input, dims)
 
 
-@tensor_method()
 def t(input):
     """Transpose of a matrix (1-D and 0-D tensors unchanged)."""
     if input.ndim > 2:
@@ -163,11 +155,16 @@ def t(input):
     return transpose(input, 0, -1) if input.ndim == 2 else input
 
 
-Tensor.T = property(lambda self: permute(self, tuple(reversed(range(self.ndim)))), doc="All dimensions reversed.")
-Tensor.mT = property(lambda self: transpose(self, -2, -1), doc="The last two dimensions swapped (batched transpose).")
+def reversed_dims(input):
+    """All dimensions reversed (the property ``x.T``)."""
+    return permute(input, tuple(reversed(range(input.ndim))))
 
 
-@tensor_method()
+def matrix_transpose(input):
+    """The last two dimensions swapped, a batched transpose (the property ``x.mT``)."""
+    return transpose(input, -2, -1)
+
+
 def broadcast_to(input, shape):
     """``input`` broadcast to ``shape`` (a read-only view)."""
     shape = tuple(shape)
@@ -183,7 +180,6 @@ def _check_broadcast(old, new):
         raise ValueError(f"expand: cannot broadcast a tensor of shape {old} to shape {new}")
 
 
-@tensor_method()
 def expand(input, *sizes):
     """Broadcast to ``sizes``; -1 keeps a dimension's size."""
     sizes = _sizes(sizes)
@@ -196,7 +192,6 @@ def expand(input, *sizes):
     return broadcast_to(input, shape)
 
 
-@tensor_method()
 def expand_as(input, other):
     return broadcast_to(input, other.shape)
 
@@ -314,7 +309,6 @@ def _zeros_piece(op, i, grads):
     return constant(xp_of(like.data).zeros(tuple(shape), dtype=like.dtype))
 
 
-@tensor_method()
 def split(input, split_size_or_sections, dim=0):
     """Split into pieces of ``split_size`` (the last may be smaller) or of the listed sizes."""
     d = normalize_dims(dim, input.ndim)[0]
@@ -332,7 +326,6 @@ def split(input, split_size_or_sections, dim=0):
     return Split.apply(input, sizes=sizes, dim=d)
 
 
-@tensor_method()
 def chunk(input, chunks, dim=0):
     """Split into ``chunks`` pieces of equal size (the last may be smaller)."""
     d = normalize_dims(dim, input.ndim)[0]
@@ -363,7 +356,6 @@ class Unbind(Op):
         return Stack.apply(*filled, dim=self.dim)
 
 
-@tensor_method()
 def unbind(input, dim=0):
     """The slices along ``dim`` as a tuple (one graph node, so backward costs one stack)."""
     if input.ndim == 0:
@@ -371,7 +363,9 @@ def unbind(input, dim=0):
     return Unbind.apply(input, dim=normalize_dims(dim, input.ndim)[0])
 
 
-Tensor.__iter__ = lambda self: iter(unbind(self, 0)) if self.ndim else iter(())
+def iterate(input):
+    """``iter(x)``: the slices along dim 0 (a 0-d tensor gives nothing)."""
+    return iter(unbind(input, 0)) if input.ndim else iter(())
 
 
 class Pad(Op):
@@ -433,9 +427,6 @@ def pad(input, pad, mode="constant", value=0.0):
     return Pad.apply(input, widths=grow, mode=mode, value=value)[crop]
 
 
-Tensor.pad = pad
-
-
 class Flip(Op):
     """Reverse the order of elements along ``dims``."""
 
@@ -448,13 +439,11 @@ class Flip(Op):
         return Flip.apply(grad, dims=self.dims)
 
 
-@tensor_method()
 def flip(input, dims):
     """Reverse along ``dims`` (int or tuple)."""
     return Flip.apply(input, dims=normalize_dims(dims, input.ndim))
 
 
-@tensor_method()
 def repeat(input, *sizes):
     """Tile the tensor ``sizes[i]`` times along each dimension (PyTorch's ``repeat``)."""
     sizes = _sizes(sizes)
@@ -491,13 +480,11 @@ def _triangle(input, diagonal, upper):
     return Triangle.apply(input, diagonal=int(diagonal), upper=upper)
 
 
-@tensor_method()
 def tril(input, diagonal=0):
     """Lower triangle of the last two dims (elements with ``col - row <= diagonal``); the rest 0."""
     return _triangle(input, diagonal, False)
 
 
-@tensor_method()
 def triu(input, diagonal=0):
     """Upper triangle of the last two dims (elements with ``col - row >= diagonal``); the rest 0."""
     return _triangle(input, diagonal, True)
@@ -559,7 +546,6 @@ def _cast(input, dtype):
     return Cast.apply(input, dtype=dtype)
 
 
-@tensor_method()
 def to(input, *args, dtype=None, device=None, non_blocking=False, copy=False, memory_format=None):
     """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(other_tensor)``, each optionally
     followed by ``non_blocking`` and ``copy`` (as PyTorch; ``non_blocking`` changes nothing here)."""
@@ -588,37 +574,38 @@ def to(input, *args, dtype=None, device=None, non_blocking=False, copy=False, me
     return out
 
 
-@tensor_method()
 def cpu(input):
     return to(input, "cpu")
 
 
-@tensor_method()
 def cuda(input, device=None):
     return to(input, "cuda" if device is None else f"cuda:{int(device)}")
 
 
-def _dtype_method(name, dtype):
+def _cast_method(name, dtype):
+    """The method ``x.float()`` (``name``) that casts to ``dtype``."""
+
     def fn(input, memory_format=None):
         _check_memory_format(memory_format, name)
         return _cast(input, dtype)
 
     fn.__name__ = name
     fn.__doc__ = f"Cast to {dtype.__name__}."
-    setattr(Tensor, name, fn)
+    return fn
 
 
-for _name, _dt in (("float", B.float32), ("double", B.float64), ("half", B.float16), ("long", B.int64),
-                   ("int", B.int32), ("bool", B.bool_)):
-    _dtype_method(_name, _dt)
+to_float = _cast_method("float", B.float32)
+to_double = _cast_method("double", B.float64)
+to_half = _cast_method("half", B.float16)
+to_long = _cast_method("long", B.int64)
+to_int = _cast_method("int", B.int32)
+to_bool = _cast_method("bool", B.bool_)
 
 
-@tensor_method()
 def type_as(input, other):
     return _cast(input, other.dtype)
 
 
-@tensor_method()
 def clone(input, *, memory_format=None):
     """A copy that is still part of the graph (gradient passes through).  ``memory_format`` is
     accepted for PyTorch's signature and changes nothing."""
@@ -626,7 +613,6 @@ def clone(input, *, memory_format=None):
     return Clone.apply(input)
 
 
-@tensor_method()
 def contiguous(input, memory_format=None):
     """A C-contiguous version (the same tensor when it already is)."""
     _check_memory_format(memory_format, "contiguous")
@@ -648,7 +634,6 @@ class Roll(Op):
         return Roll.apply(grad, shifts=tuple(-s for s in self.shifts), dims=self.dims)
 
 
-@tensor_method()
 def roll(input, shifts, dims=None):
     """Shift elements by ``shifts`` along ``dims`` (ints or tuples of equal length), wrapping around.
     With ``dims=None`` the flattened tensor is rolled and the shape restored."""
@@ -668,7 +653,6 @@ def roll(input, shifts, dims=None):
     return Roll.apply(input, shifts=shifts, dims=tuple(d % input.ndim for d in dims))
 
 
-@tensor_method()
 def narrow(input, dim, start, length):
     """The ``length`` elements from ``start`` along ``dim`` (a view; ``start`` may be negative)."""
     (d,) = normalize_dims(dim, input.ndim)
@@ -683,7 +667,6 @@ def narrow(input, dim, start, length):
     return input[(slice(None),) * d + (slice(start, start + length),)]
 
 
-@tensor_method()
 def select(input, dim, index):
     """The slice at ``index`` along ``dim``, with that dim removed (``x.select(0, i)`` is ``x[i]``)."""
     (d,) = normalize_dims(dim, input.ndim)
@@ -694,7 +677,6 @@ def select(input, dim, index):
     return input[(slice(None),) * d + (index,)]
 
 
-@tensor_method("movedim", "moveaxis")
 def movedim(input, source, destination):
     """Move dims ``source`` to positions ``destination`` (ints or tuples); the others keep their order."""
     src = (source,) if isinstance(source, numbers.Integral) else tuple(source)
@@ -737,7 +719,6 @@ def vstack(tensors):
 row_stack = vstack
 
 
-@tensor_method()
 def tile(input, *dims):
     """Repeat the tensor ``dims[i]`` times along each dim; fewer ``dims`` than dims count from the last."""
     dims = _sizes(dims)
@@ -746,7 +727,6 @@ def tile(input, *dims):
     return repeat(input, dims)
 
 
-@tensor_method()
 def repeat_interleave(input, repeats, dim=None, *, output_size=None):
     """Repeat each element ``repeats`` times (a number, or a 1-D tensor of counts per element) along
     ``dim`` (the flattened tensor when None): ``[1, 2]`` with 2 repeats is ``[1, 1, 2, 2]``."""
@@ -773,9 +753,15 @@ def repeat_interleave(input, repeats, dim=None, *, output_size=None):
     return index_select(input, d, constant(B.to_device(idx, input.device)))
 
 
-Tensor.H = property(lambda self: _conj_transpose(self, "H"), doc="The transpose of a matrix (real tensors: no "
-                                                                "conjugation needed); 0-d and 1-D unchanged.")
-Tensor.mH = property(lambda self: _conj_transpose(self, "mH"), doc="The last two dims swapped (real tensors).")
+def conj_transpose(input):
+    """The transpose of a matrix (real tensors: no conjugation needed); 0-d and 1-D unchanged
+    (the property ``x.H``)."""
+    return _conj_transpose(input, "H")
+
+
+def adjoint(input):
+    """The last two dims swapped (real tensors: no conjugation needed; the property ``x.mH``)."""
+    return _conj_transpose(input, "mH")
 
 
 def _conj_transpose(input, name):

@@ -27,7 +27,7 @@ import numpy as np
 from ... import _backend as B
 from ...autograd.engine import Op, Tensor, is_grad_enabled
 from .._checks import check_float, check_same_dtype, check_tensor
-from ...ops._common import constant, tensor_method, xp_of
+from ...ops._common import constant, xp_of
 from ...ops.pointwise import softplus as _softplus_op, where
 
 __all__ = ["linear", "dropout", "embedding", "one_hot", "batch_norm", "layer_norm", "gelu", "erf", "elu", "silu",
@@ -535,7 +535,6 @@ class ErfOp(Op):
         return grad * (-(x * x)).exp() * (2.0 / math.sqrt(math.pi))
 
 
-@tensor_method()
 def erf(input):
     """Elementwise error function (differentiable).  Shape: any."""
     check_float(input, "erf")
