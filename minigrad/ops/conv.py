@@ -38,11 +38,13 @@ pairs and ``padding`` is (top, bottom, left, right).
 """
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
 
 from ..autograd.engine import Op
+from . import _conv_kernels
 from ._common import xp_of
 
 # ----------------------------------------------------------------------------- geometry helpers
@@ -154,6 +156,14 @@ def col2im(cols, in_shape, kernel, out_hw, geom):
     top, bottom, left, right = geom.padding
     xp = xp_of(cols)
     cols = cols.reshape(c, kernel[0] * kernel[1], out_hw[0], out_hw[1], n)
+    k = _conv_kernels.kernel("col2im", xp, cols.dtype, math.prod(in_shape))
+    if k is not None:
+        # one pass: each input pixel sums its own column entries, no padded buffer, no transpose
+        img = xp.empty(in_shape, dtype=cols.dtype)
+        k(xp.ascontiguousarray(cols), n, c,
+          *_conv_kernels.geometry((h, w), out_hw, kernel, geom.stride, geom.padding, geom.dilation),
+          *_conv_kernels.divisors(w, h, c), img)
+        return img
     acc = xp.zeros((c, h + top + bottom, w + left + right, n), dtype=cols.dtype)
     for k, region in enumerate(_offset_regions(kernel, geom.stride, geom.dilation, out_hw)):
         acc[region[1:]] += cols[:, k]  # region[1:]: this buffer has no leading batch axis
@@ -320,6 +330,14 @@ def _pool_out_hw(in_hw, geom):
             out_len(in_hw[1], geom.kernel[1], geom.stride[1], left, right, geom.dilation[1]))
 
 
+def _pool_args(in_hw, out_hw, geom):
+    return _conv_kernels.geometry(in_hw, out_hw, geom.kernel, geom.stride, geom.padding, geom.dilation)
+
+
+def _route_divisors(out_hw, geom):
+    return _conv_kernels.divisors(out_hw[1], out_hw[0], geom.kernel[1])
+
+
 def max_pool_with_argmax(x, geom):
     """Max pooling of the array ``x``: the maxima and, per output pixel, the winning kernel offset.
 
@@ -328,15 +346,24 @@ def max_pool_with_argmax(x, geom):
     """
     xp = xp_of(x)
     out_hw = _pool_out_hw(x.shape[2:], geom)
+    k = _conv_kernels.kernel("max_pool_forward", xp, x.dtype, math.prod(x.shape[:2] + out_hw))
+    if k is not None:  # one pass over the output, no padded copy
+        best = xp.empty(x.shape[:2] + out_hw, dtype=x.dtype)
+        argmax = xp.empty(best.shape, dtype=_offset_dtype(geom.kernel[0] * geom.kernel[1]))
+        k(xp.ascontiguousarray(x), x.dtype.type(_lowest(x.dtype)), *_pool_args(x.shape[2:], out_hw, geom),
+          *_conv_kernels.divisors(*out_hw[::-1]), best, argmax)
+        return best, argmax
     xpad = _pad_hw(x, geom.padding, _lowest(x.dtype))
     regions = list(_offset_regions(geom.kernel, geom.stride, geom.dilation, out_hw))
     best = xpad[regions[0]].copy()
     argmax = xp.zeros(best.shape, dtype=_offset_dtype(len(regions)))
+    # argmax = k where offset k wins: k exceeds every offset before it, so that is maximum(argmax, wins * k),
+    # which runs without a data-dependent branch (copyto(..., where=wins) is several times slower on CPU).
     for k, region in enumerate(regions[1:], start=1):
         candidate = xpad[region]
         wins = candidate > best  # strict: ties keep the first offset
         xp.maximum(best, candidate, out=best)
-        xp.copyto(argmax, xp.asarray(k, dtype=argmax.dtype), where=wins)
+        xp.maximum(argmax, xp.multiply(wins, argmax.dtype.type(k), dtype=argmax.dtype), out=argmax)
     if x.dtype.kind == "f" and xp.isnan(best).any():
         # NaN propagates into the maximum (as in PyTorch); point its gradient at the last NaN, as PyTorch does.
         for k, region in enumerate(regions):
@@ -373,9 +400,15 @@ class MaxPool2dRoute(Op):
         xp = xp_of(g)
         n, c, h, w = self.in_shape
         top, bottom, left, right = geom.padding
-        out = xp.zeros((n, c, h + top + bottom, w + left + right), dtype=g.dtype)
         spans = [d * (k - 1) + 1 for k, d in zip(geom.kernel, geom.dilation)]
         disjoint = all(s >= span for s, span in zip(geom.stride, spans))  # windows never overlap
+        kernel = _conv_kernels.kernel("max_pool_route_disjoint", xp, g.dtype, g.size) if disjoint else None
+        if kernel is not None:  # one write per output gradient, straight into the unpadded input's shape
+            out = xp.zeros(self.in_shape, dtype=g.dtype)
+            kernel(xp.ascontiguousarray(g), xp.ascontiguousarray(self.argmax),
+                   *_pool_args((h, w), g.shape[2:], geom), *_route_divisors(g.shape[2:], geom), out)
+            return out
+        out = xp.zeros((n, c, h + top + bottom, w + left + right), dtype=g.dtype)
         for k, region in enumerate(_offset_regions(geom.kernel, geom.stride, geom.dilation, g.shape[2:])):
             if disjoint:  # each input pixel is in one window at most: write, no read-add
                 xp.multiply(g, self.argmax == k, out=out[region])
@@ -393,6 +426,11 @@ class MaxPool2dGather(Op):
     def forward(self, h):
         geom = self.geom
         xp = xp_of(h)
+        kernel = _conv_kernels.kernel("max_pool_gather", xp, h.dtype, self.argmax.size)
+        if kernel is not None:
+            return kernel(xp.ascontiguousarray(h), xp.ascontiguousarray(self.argmax),
+                          *_pool_args(h.shape[2:], self.argmax.shape[2:], geom),
+                          *_route_divisors(self.argmax.shape[2:], geom))
         hpad = _pad_hw(h, geom.padding, 0)
         out = None
         for k, region in enumerate(_offset_regions(geom.kernel, geom.stride, geom.dilation,

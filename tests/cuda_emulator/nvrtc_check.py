@@ -1,8 +1,8 @@
 """Compile every CUDA kernel instantiation with NVIDIA's real compiler (NVRTC), without a GPU.
 
 NVRTC (the ``nvidia-cuda-nvrtc-cu12`` wheel) runs without a driver.  For each kernel of
-``minigrad/ops/rnn_fused.py``, in float32 and float64, CuPy's code generator writes the source it would
-compile on a GPU machine (the same source the emulator runs); NVRTC compiles it, with CuPy's compiler
+``minigrad/ops/rnn_fused.py`` and ``minigrad/ops/_conv_kernels.py``, in float32 and float64, CuPy's code
+generator writes the source it would compile on a GPU machine (the same source the emulator runs); NVRTC compiles it, with CuPy's compiler
 options, to PTX for compute capability 8.0 and 9.0.  The float32 PTX must hold no ``.f64`` instruction:
 one would mean the kernel computes in double precision, slowly, on consumer GPUs.
 
@@ -105,12 +105,61 @@ def kernel_sources():
             yield ek.name, np.dtype(dtype), kernels.cupy_source(code)
 
 
+# The pooling and col2im kernels (minigrad/ops/_conv_kernels.py) as minigrad calls them: contiguous arrays,
+# the plain ones flattened to one dimension (CuPy merges contiguous dimensions), the raw ones with their own
+# dimensions, scalars of their parameter's type; the argmax in uint8 (up to 255 window offsets) or int32.
+CONV_RAW_NDIM = {"x": 4, "h": 4, "dx": 4, "cols": 5}
+ARGMAX_DTYPES = (np.uint8, np.int32)
+
+
+def conv_kernel_sources():
+    """(kernel name, dtype, source) of every instantiation of the conv kernels."""
+    from cuda_emulator import kernels  # noqa: PLC0415
+    from cuda_emulator.fake_cupy import real_cupy  # noqa: PLC0415
+
+    from minigrad.ops import _conv_kernels  # noqa: PLC0415
+
+    cp = real_cupy()
+    k, core = cp._core._kernel, cp._core.core
+    for name, (params_in, params_out, body) in _conv_kernels.SOURCES.items():
+        ek = cp.ElementwiseKernel(params_in, params_out, _conv_kernels._expand(body), "minigrad_" + name)
+        params = ek.params[: ek.nin + ek.nout]
+        uses_argmax = any(p.name == "argmax" for p in params)
+        for dtype in DTYPES:
+            for argmax_dtype in ARGMAX_DTYPES if uses_argmax else (None,):
+                def array_dtype(p):
+                    return np.dtype(argmax_dtype if p.name == "argmax" else dtype if p.dtype is None else p.dtype)
+
+                arrays = {p.name for p in params[ek.nin:]} | {p.name for p in params if p.raw or p.name == "g"}
+                arrays.add("argmax") if uses_argmax else None
+                in_types = tuple(array_dtype(p).type if p.name in arrays else None for p in params[: ek.nin])
+                out_types = tuple(array_dtype(p).type for p in params[ek.nin:])
+                _, _, type_map = ek._decide_params_type(in_types, out_types)
+                arginfos = []
+                for p in params:
+                    if p.name in arrays:
+                        ndim = CONV_RAW_NDIM[p.name] if p.raw else 1
+                        arginfos.append(k._ArgInfo(1, core._ndarray_base, array_dtype(p), ndim, True, True))
+                    else:
+                        scalar = np.dtype(dtype) if p.dtype is None else np.dtype(p.dtype)
+                        arginfos.append(k._ArgInfo(3, cp._core._scalar.CScalar, scalar, 0, True, True))
+                arginfos.append(k._ArgInfo(2, cp._core._carray.Indexer, None, 1, True, True))
+                code = k._get_elementwise_kernel_code(tuple(arginfos), type_map, ek.params, ek.operation, ek.name,
+                                                      ek.preamble)
+                yield ek.name, np.dtype(dtype), kernels.cupy_source(code)
+
+
+def all_kernel_sources():
+    yield from kernel_sources()
+    yield from conv_kernel_sources()
+
+
 def generated_codes():
     """The generated kernel code (without CuPy's headers) of every instantiation :func:`kernel_sources` makes."""
     from cuda_emulator import kernels  # noqa: PLC0415
 
     prefix = kernels.cupy_source("")
-    return {source[len(prefix):] for _, _, source in kernel_sources()}
+    return {source[len(prefix):] for _, _, source in all_kernel_sources()}
 
 
 def compiler_options(arch):
@@ -134,7 +183,7 @@ def check(verbose=True):
     """Compile everything; returns a list of problems (empty: all good)."""
     nvrtc = NVRTC()
     problems, count = [], 0
-    for name, dtype, source in kernel_sources():
+    for name, dtype, source in all_kernel_sources():
         for arch in ARCHS:
             try:
                 ptx = nvrtc.compile(source, compiler_options(arch), f"{name}.cu")
