@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _backend as B
 from .autograd.engine import Tensor, _wrap
-from .autograd.tensor_data import to_array as _to_array
+from .autograd.tensor_data import _infer_python_dtype, to_array as _to_array
 
 
 def tensor(data, dtype=None, device="cpu", requires_grad=False):
