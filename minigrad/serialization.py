@@ -214,6 +214,7 @@ def load(path, map_location=None):
         with np.load(path, allow_pickle=False) as npz:
             names = list(npz.files)
             if MANIFEST not in names:  # a plain .npz of named arrays
+                _check_only_arrays(path, npz.zip.namelist())
                 return {name: Tensor(B.to_device(npz[name], map_location or "cpu")) for name in names}
             manifest = json.loads(npz[MANIFEST].tobytes().decode("utf-8"))
             arrays = {k: npz[k] for k in names if k != MANIFEST}
@@ -242,6 +243,18 @@ def load(path, map_location=None):
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError) as e:
         raise CheckpointError(f"{path!r}: damaged manifest ({type(e).__name__}: {str(e)[:200]})") from None
+
+
+def _check_only_arrays(path, members):
+    """Refuse a zip archive with members that are not ``.npy`` arrays (NumPy would hand them over as raw bytes)."""
+    others = [m for m in members if not m.endswith(".npy")]
+    if any(m.endswith("data.pkl") for m in others):
+        raise CheckpointError(f"{path!r} was written by torch.save (pickled objects), which mg.load never unpickles: "
+                              "save the state dict as NumPy arrays, numpy.savez(path, **{k: v.numpy() for k, v in "
+                              "state_dict.items()})")
+    if others:
+        raise CheckpointError(f"{path!r} is a zip archive but not an .npz of arrays: member {others[0]!r} is not "
+                              "a .npy array")
 
 
 def _corrupt(path, e):

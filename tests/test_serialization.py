@@ -96,6 +96,23 @@ def test_pickled_payload_is_never_loaded(tmp_path):
         mg.load(path)
 
 
+def test_zip_members_that_are_not_arrays_are_refused(tmp_path):
+    """NumPy hands a non-.npy member of a zip over as raw bytes: mg.load must not turn those into tensors."""
+    path = tmp_path / "other.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("weights.npy", b"")
+        z.writestr("notes.txt", b"hello")
+    with pytest.raises(mg.CheckpointError, match="'notes.txt' is not a .npy array"):
+        mg.load(path)
+    # the layout torch.save writes: a zip holding a pickle
+    torch_like = tmp_path / "model.pt"
+    with zipfile.ZipFile(torch_like, "w") as z:
+        z.writestr("model/data.pkl", b"\x80\x02}q\x00.")
+        z.writestr("model/data/0", b"\x00" * 8)
+    with pytest.raises(mg.CheckpointError, match="torch.save"):
+        mg.load(torch_like)
+
+
 def test_saved_file_gets_the_usual_permissions(tmp_path):
     mask = os.umask(0o022)
     try:
