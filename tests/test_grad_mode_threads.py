@@ -2,6 +2,7 @@
 import threading
 
 import numpy as np
+import pytest
 
 import minigrad as mg
 
@@ -161,6 +162,24 @@ def test_no_grad_decorates_generator_functions():
     except StopIteration as stop:
         assert stop.value == "done"
     assert mg.is_grad_enabled()
+
+
+def test_no_grad_and_enable_grad_decorate_without_parentheses():
+    @mg.no_grad
+    def off():
+        return mg.is_grad_enabled()
+
+    @mg.enable_grad
+    def on():
+        return mg.is_grad_enabled()
+
+    assert off() is False and mg.is_grad_enabled()
+    with mg.no_grad():
+        assert on() is True
+        assert not mg.is_grad_enabled()
+    assert off.__name__ == "off"
+    with pytest.raises(TypeError, match="no arguments"):
+        mg.no_grad(3)
 
 
 def test_tape_records_only_its_own_thread():

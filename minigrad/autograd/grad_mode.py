@@ -87,6 +87,15 @@ class _GradMode:
 
     mode = True
 
+    def __new__(cls, fn=None):
+        # ``@mg.no_grad`` without parentheses decorates ``fn`` directly, as PyTorch allows
+        if fn is None:
+            return super().__new__(cls)
+        if not callable(fn):
+            raise TypeError(f"{cls.__name__}() takes no arguments (or a function to decorate), got "
+                            f"{type(fn).__name__}")
+        return cls()(fn)
+
     def __enter__(self):
         self.prev = _state.grad_enabled
         _state.grad_enabled = self.mode
