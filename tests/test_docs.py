@@ -20,7 +20,7 @@ import minigrad as mg
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = os.path.join(ROOT, "docs")
 CHAPTERS = sorted(f for f in os.listdir(DOCS) if re.match(r"\d\d-.*\.md$", f))
-PAGES = ["index.md"] + CHAPTERS
+PAGES = ["index.md"] + CHAPTERS + ["api.md"]  # the API reference is checked like a chapter
 
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 FENCE = re.compile(r"^```(\w*)\s*$")

@@ -1,4 +1,4 @@
-"""Ops and layers beyond API.md's minimum (cumsum, norm, sort/topk, tril/triu, new_*, ELU, Softplus,
+"""Ops and layers beyond the basics (cumsum, norm, sort/topk, tril/triu, new_*, ELU, Softplus,
 Huber/SmoothL1 losses, adaptive average pooling): the edge cases the generic registry tests do not draw."""
 import numpy as np
 import pytest

@@ -8,10 +8,14 @@
 * forward and gradients agree with PyTorch when it is installed;
 * every Op class in minigrad is run by some entry, or is listed below with the reason it is not.
 """
+import inspect
+
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+import minigrad as mg
+from api_reference import names, read, resolve, section
 from helpers import HAVE_TORCH
 from minigrad import testing
 from op_registry import API_COVERAGE, BY_NAME, GRAD_OPS, GRADGRAD_OPS, REGISTRY
@@ -59,14 +63,63 @@ def test_cuda_matches_cpu(info, data):
     testing.check_cuda(info, info.sample(data.draw))
 
 
+# Tensor operations listed in docs/api.md that no registry entry runs, and why.  Any other op listed there
+# without an entry fails the test below.
+LISTED_WITHOUT_ENTRIES = {
+    "mg.equal": "returns a Python bool, not a tensor (test_equal_and_allclose_answer_with_python_bools)",
+    "mg.allclose": "returns a Python bool, not a tensor (test_equal_and_allclose_answer_with_python_bools)",
+    "mg.broadcast_shapes": "arithmetic on shape tuples, no tensor involved",
+}
+
+
+def _api_reference_ops():
+    """The ops listed under "Tensor operations" in docs/api.md (mg.x and Tensor.x names, result types aside)."""
+    listed = names(section(read(), "Tensor operations"))
+    return [n for n in listed if not inspect.isclass(resolve(n))]
+
+
+def _entries(dotted, by_function):
+    name = dotted.split(".", 1)[1]
+    if name in API_COVERAGE:
+        return API_COVERAGE[name]
+    if name in BY_NAME:
+        return [name]
+    return by_function.get(resolve(dotted), [])  # another name of an op with entries (Tensor.divide is div)
+
+
 def test_registry_covers_the_api():
-    """Every op named in API.md's Tensors section has registry entries (and they exist)."""
+    """Every op listed under "Tensor operations" in docs/api.md has registry entries (and they exist)."""
+    listed = _api_reference_ops()
+    assert len(listed) > 100 and "mg.exp" in listed and "Tensor.view" in listed, listed
+    by_function = {}
+    for dotted in listed:  # ops whose entries are found by name also cover their aliases
+        name = dotted.split(".", 1)[1]
+        if name in API_COVERAGE or name in BY_NAME:
+            by_function.setdefault(resolve(dotted), []).extend(API_COVERAGE.get(name, [name]))
+    uncovered = []
+    for dotted in listed:
+        entries = _entries(dotted, by_function)
+        for entry in entries:
+            assert entry in BY_NAME, f"{dotted}: registry entry {entry!r} is missing"
+        if not entries and dotted not in LISTED_WITHOUT_ENTRIES:
+            uncovered.append(dotted)
+    assert not uncovered, f"ops listed in docs/api.md without registry entries: {uncovered}"
+    stale = [n for n in LISTED_WITHOUT_ENTRIES if n not in listed or _entries(n, by_function)]
+    assert not stale, f"LISTED_WITHOUT_ENTRIES names ops that are not listed or do have entries: {stale}"
     for api_name, entries in API_COVERAGE.items():
         assert entries, api_name
         for entry in entries:
             assert entry in BY_NAME, f"{api_name}: registry entry {entry!r} is missing"
-    names = [i.name for i in REGISTRY]
-    assert len(names) == len(set(names)), "duplicate registry names"
+    names_ = [i.name for i in REGISTRY]
+    assert len(names_) == len(set(names_)), "duplicate registry names"
+
+
+def test_equal_and_allclose_answer_with_python_bools():
+    a = mg.tensor([1.0, 2.0])
+    assert mg.equal(a, mg.tensor([1.0, 2.0])) is True and a.equal(mg.tensor([1.0, 3.0])) is False
+    assert mg.equal(a, mg.tensor([1.0, 2.0, 3.0])) is False  # different shapes
+    assert mg.allclose(a, a + 1e-9) is True and a.allclose(a + 1e-3) is False
+    assert mg.allclose(a, a + 0.1, atol=0.2) is True
 
 
 # Op classes that no registry entry runs, and why.  Anything else without an entry fails the test below.
