@@ -54,9 +54,17 @@ def operands(input, other):
 
     add, sub, mul and div call this only off their fast path (two plain tensors of one dtype):
     for a number, an array, a Tensor subclass (a Parameter) or two dtypes."""
-    if type(other) is float and type(input) is Tensor and input.data.dtype.kind == "f":  # x * 0.5
-        return input, _wrap(xp_of(input.data).asarray(other, dtype=input.data.dtype), None, 0)
-    input, other = pair(input, other)
+    if isinstance(input, Tensor):
+        if isinstance(other, Tensor):
+            pass
+        elif type(other) is float and input.data.dtype.kind == "f":  # x * 0.5: lift's common case, inlined
+            return input, _wrap(xp_of(input.data).asarray(other, dtype=input.data.dtype), None, 0)
+        else:
+            other = lift(other, input)
+    elif isinstance(other, Tensor):
+        input = lift(input, other)
+    else:
+        raise TypeError(f"expected a tensor, got {type(input).__name__} and {type(other).__name__}")
     if input.data.dtype != other.data.dtype:
         input, other = zero_dim_promotion(input, other)
     return input, other

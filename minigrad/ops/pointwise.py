@@ -401,29 +401,64 @@ class Where(Op):
         return grad_a, grad_b
 
 
-def _unary(op_class, name, doc):
-    """The public function ``name(input)`` of a one-input op."""
-
-    def fn(input):
-        return op_class.apply(input)
-
-    fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = doc
-    return fn
+def exp(input):
+    """Elementwise e^x."""
+    return Exp.apply(input)
 
 
-exp = _unary(Exp, "exp", "Elementwise e^x.")
-log = _unary(Log, "log", "Elementwise natural logarithm.")
-log1p = _unary(Log1p, "log1p", "Elementwise ln(1 + x).")
-expm1 = _unary(Expm1, "expm1", "Elementwise e^x - 1.")
-sqrt = _unary(Sqrt, "sqrt", "Elementwise square root.")
-sin = _unary(Sin, "sin", "Elementwise sine.")
-cos = _unary(Cos, "cos", "Elementwise cosine.")
-tanh = _unary(Tanh, "tanh", "Elementwise hyperbolic tangent.")
-sigmoid = _unary(Sigmoid, "sigmoid", "Elementwise logistic sigmoid, stable for any finite input.")
-relu = _unary(Relu, "relu", "Elementwise max(x, 0).")
-softplus = _unary(Softplus, "softplus", "Elementwise ln(1 + e^x), stable for large inputs.")
-abs = _unary(Abs, "abs", "Elementwise absolute value.")
+def log(input):
+    """Elementwise natural logarithm."""
+    return Log.apply(input)
+
+
+def log1p(input):
+    """Elementwise ln(1 + x)."""
+    return Log1p.apply(input)
+
+
+def expm1(input):
+    """Elementwise e^x - 1."""
+    return Expm1.apply(input)
+
+
+def sqrt(input):
+    """Elementwise square root."""
+    return Sqrt.apply(input)
+
+
+def sin(input):
+    """Elementwise sine."""
+    return Sin.apply(input)
+
+
+def cos(input):
+    """Elementwise cosine."""
+    return Cos.apply(input)
+
+
+def tanh(input):
+    """Elementwise hyperbolic tangent."""
+    return Tanh.apply(input)
+
+
+def sigmoid(input):
+    """Elementwise logistic sigmoid, stable for any finite input."""
+    return Sigmoid.apply(input)
+
+
+def relu(input):
+    """Elementwise max(x, 0)."""
+    return Relu.apply(input)
+
+
+def softplus(input):
+    """Elementwise ln(1 + e^x), stable for large inputs."""
+    return Softplus.apply(input)
+
+
+def abs(input):
+    """Elementwise absolute value."""
+    return Abs.apply(input)
 
 
 def square(input):
@@ -721,7 +756,9 @@ class Atan2(Op):
         return (scale * b if need_a else None), (-scale * a if need_b else None)
 
 
-tan = _unary(Tan, "tan", "Elementwise tangent.")
+def tan(input):
+    """Elementwise tangent."""
+    return Tan.apply(input)
 
 
 def atan2(input, other):
