@@ -68,6 +68,11 @@ def test_new_factories_take_dtype_and_device_of_the_tensor():
     assert x.new_empty(1).device == x.device
 
 
+def test_full_takes_its_dtype_from_the_value():
+    assert mg.full((2,), 1.5).dtype == mg.float32 and mg.full((2,), 1.5).tolist() == [1.5, 1.5]
+    assert mg.full(3, 7).dtype == mg.int64 and mg.full((1,), True).dtype == mg.bool_
+
+
 def test_elu_is_finite_for_huge_inputs_and_its_gradient_too():
     x = mg.tensor([-1000.0, 1000.0], requires_grad=True)
     out = F.elu(x)
