@@ -8,7 +8,7 @@ by hypothesis, so they are continuous, free of ties and kept away from kinks
 
 The machinery (:class:`OpInfo`, :class:`Sample`, ``register``, the input drawers and the checks) is
 :mod:`minigrad.testing`; this file and the ``registry_*.py`` files it imports hold minigrad's own entries.
-Adding an op to minigrad = one class in ``minigrad/ops`` + one entry here.
+Adding an op to minigrad = one class in ``minigrad/ops`` and its row in ``minigrad/api.py`` + one entry here.
 """
 from __future__ import annotations
 

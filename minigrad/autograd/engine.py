@@ -182,7 +182,7 @@ class Tensor(TensorData, HookMixin):
     ``.data`` is the raw NumPy or CuPy array; ``.grad`` is filled by
     ``backward()`` for leaves that require grad; ``.grad_fn`` is the node that
     made a non-leaf tensor.  Its operators and methods (``x + y``, ``x.exp()``)
-    come from the op table in ``minigrad/ops``; the hook methods from ``hooks.py``.
+    come from the table in ``minigrad/api.py``; the hook methods from ``hooks.py``.
     """
 
     __slots__ = ("data", "grad", "grad_fn", "_requires_grad", "_out_index", "_version",
