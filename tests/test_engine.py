@@ -447,3 +447,77 @@ def test_hook_returning_a_wrong_shape_is_a_clear_error():
     x.register_hook(lambda g: g.sum())
     with pytest.raises(ValueError, match=r"\(\).*\(2,\)"):
         (x * 2).sum().backward()
+
+
+# ----------------------------------------------------------------------------- summing gradients
+def test_leaf_gradients_summed_without_an_op_equal_the_recorded_sum():
+    # Without create_graph the engine adds gradient arrays directly; with it, through Add. Same numbers.
+    def run(create_graph):
+        x = mg.tensor([0.5, -1.0, 2.0], dtype=mg.float64, requires_grad=True)
+        y = x * x + mg.tanh(x) * 3.0 + x  # x reaches the leaf sum four times
+        y.sum().backward(create_graph=create_graph)
+        return x
+    plain, recorded = run(False), run(True)
+    assert plain.grad.grad_fn is None and recorded.grad.grad_fn is not None
+    np.testing.assert_allclose(plain.grad.numpy(), recorded.grad.detach().numpy())
+    x = recorded.data
+    np.testing.assert_allclose(plain.grad.numpy(), 2 * x + 3 * (1 - np.tanh(x) ** 2) + 1)
+
+
+def test_summed_gradients_stay_differentiable_with_create_graph():
+    # x is used three times and y twice: both sums must be on the graph for the second derivative
+    x = mg.tensor(1.5, dtype=mg.float64, requires_grad=True)
+    y = x * x
+    z = y * y + y * x  # x^4 + x^3
+    (g,) = mg.autograd.grad(z, x, create_graph=True)
+    assert g.item() == pytest.approx(4 * 1.5**3 + 3 * 1.5**2)
+    (h,) = mg.autograd.grad(g, x)
+    assert h.item() == pytest.approx(12 * 1.5**2 + 6 * 1.5)
+
+
+def test_post_accumulate_hook_sees_the_complete_gradient_once_per_backward():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    seen = []
+    x.register_post_accumulate_grad_hook(lambda t: seen.append(t.grad.tolist()))
+    (x * 2 + x * 3 + x).sum().backward()
+    assert seen == [[6.0, 6.0]]
+    (x * 2).sum().backward()  # accumulates into the existing .grad, then the hook runs again
+    assert seen == [[6.0, 6.0], [8.0, 8.0]]
+
+
+def test_summed_leaf_gradient_is_its_own_writeable_array():
+    a = mg.randn(3, requires_grad=True)
+    b = mg.randn(3, requires_grad=True)
+    s = a + b  # Add hands one gradient object to both leaves...
+    (s + a).sum().backward()  # ...and a gets a second one: its .grad is a fresh sum
+    with mg.no_grad():
+        a.grad.mul_(10)
+        b.grad.mul_(100)
+    np.testing.assert_allclose(a.grad.numpy(), 20 * np.ones(3))
+    np.testing.assert_allclose(b.grad.numpy(), 100 * np.ones(3))
+
+
+def test_add_gradients_matches_plus_in_both_grad_modes():
+    from minigrad.autograd.engine import add_gradients
+
+    a = mg.tensor([1.0, 2.0], requires_grad=True)
+    b = mg.tensor([0.5, 0.25])
+    with mg.no_grad():
+        s = add_gradients(a, b)
+    assert s.grad_fn is None and s.tolist() == [1.5, 2.25]
+    s = add_gradients(a, b)  # grad mode on: the sum is an op on the graph
+    assert s.grad_fn is not None and s.tolist() == [1.5, 2.25]
+
+
+def test_ops_with_one_two_and_three_inputs_record_the_same_way():
+    # Op.apply spells out one and two inputs; three go through the general path
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    c = mg.tensor([3.0, 4.0])
+    one, two, three = mg.tanh(x), x * c, mg.clamp(c, max=x)  # clamp: c, -inf and x
+    assert one.grad_fn.needs_input_grad == (True,)
+    assert two.grad_fn.needs_input_grad == (True, False)
+    assert three.grad_fn.needs_input_grad == (False, False, True)
+    (one.sum() + two.sum() + three.sum()).backward()
+    np.testing.assert_allclose(x.grad.numpy(), 1 - np.tanh([1.0, 2.0]) ** 2 + [3.0, 4.0] + [1.0, 1.0], rtol=1e-6)
+    with mg.no_grad():
+        assert (x * c).grad_fn is None and mg.clamp(c, max=x).grad_fn is None

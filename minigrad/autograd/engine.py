@@ -71,21 +71,25 @@ class Op(abc.ABC):
     def apply(cls, *inputs, **params):
         """Run the op on tensors ``inputs`` and record it when a gradient may be needed.
 
-        The hand-inlined fast path of the forward pass (every op runs it): the one-input case,
-        the two-NumPy-arrays device check and ``_wrap`` are spelled out; W5 of ``python -m
-        benchmarks`` (per-op overhead) shows what that buys."""
+        Every op call runs this, backward formulas included, so it is the engine's hand-tuned fast
+        path: calls with one input or two CPU inputs are spelled out (no list, no device check), and
+        so is ``_wrap`` for one output; W5 of ``python -m benchmarks`` (per-op overhead) shows what
+        that buys."""
         op = _new(cls)
         if params:
             op.__dict__ = params
         try:
-            if len(inputs) == 1:  # the most common case: no list, no device check, no * call
+            if len(inputs) == 1:
                 x = inputs[0]
                 out = op.forward(x.data)
                 needs = _state.grad_enabled and (x._requires_grad,)
+            elif len(inputs) == 2 and type(inputs[0].data) is np.ndarray and type(inputs[1].data) is np.ndarray:
+                a, b = inputs
+                out = op.forward(a.data, b.data)
+                needs = _state.grad_enabled and (a._requires_grad, b._requires_grad)
             else:
                 arrays = [t.data for t in inputs]
-                if (len(arrays) != 2 or type(arrays[0]) is not np.ndarray or type(arrays[1]) is not np.ndarray) \
-                        and not B.same_device(arrays):  # two NumPy arrays (the common case) are both on the CPU
+                if not B.same_device(arrays):
                     raise B.DeviceError(f"{cls.__name__}: expected all tensors on the same device, got "
                                         + ", ".join(B.device_of(a) for a in arrays))
                 out = op.forward(*arrays)
@@ -94,7 +98,7 @@ class Op(abc.ABC):
             raise errors.explain(cls.__name__, inputs, e) from None
         if needs and True in needs:  # record the node: its inputs, their versions, its place on the tape
             op._inputs, op.needs_input_grad, op.seq = inputs, needs, next(_sequence)
-            op._versions = tuple([t._version[0] for t in inputs]) if len(inputs) > 1 else (inputs[0]._version[0],)
+            op._versions = [t._version[0] for t in inputs]
         else:
             op = None
         if type(out) is tuple:
@@ -103,13 +107,13 @@ class Op(abc.ABC):
                 op._n_out = len(outs)
         else:
             if type(out) is not np.ndarray and isinstance(out, np.generic):
-                out = np.asarray(out)  # _wrap(out, op, 0), spelled out
-            outs = _new(Tensor)
+                out = np.asarray(out)  # NumPy reductions of 0-d arrays return scalars
+            outs = _new(Tensor)  # _wrap(out, op, 0), spelled out
             outs.data, outs.grad, outs.grad_fn, outs._requires_grad = out, None, op, op is not None
             outs._out_index, outs._retains_grad = 0, False
             outs._version = inputs[0]._version if cls.is_view else [0]
-            if cls.save_output and op is not None:
-                op._out_data, op._out_version, op._out_version_at = outs.data, outs._version, outs._version[0]
+            if op is not None and cls.save_output:
+                op._out_data, op._out_version, op._out_version_at = out, outs._version, outs._version[0]
         if _state.recorders:
             record_forward(cls, op, inputs, outs)
         return outs
@@ -317,14 +321,23 @@ def run_backward(roots, root_grads, retain_graph, create_graph, capture=None):
 def send(t, g, pending, heap, leaves):
     """Add gradient ``g`` to what waits for tensor ``t``: at the node that made it, or at a leaf."""
     node = t.grad_fn
-    if node is None:
-        return leaves.add(t, g)
-    buf = pending.get(node)
-    if buf is None:  # first gradient for this node: schedule it
-        buf = pending[node] = [None] * node._n_out
-        heapq.heappush(heap, (-node.seq, node))
-    i = t._out_index
-    buf[i] = g if buf[i] is None else buf[i] + g
+    if node is None:  # a leaf: its gradient is summed in `leaves` until the end of backward
+        buf, i = leaves.waiting(t), 0
+    else:
+        buf = pending.get(node)
+        if buf is None:  # first gradient for this node: schedule it
+            buf = pending[node] = [None] * node._n_out
+            heapq.heappush(heap, (-node.seq, node))
+        i = t._out_index
+    buf[i] = g if buf[i] is None else add_gradients(buf[i], g)
+
+
+def add_gradients(a, b):
+    """``a + b`` for two gradients of one tensor.  When grad mode is off (backward without create_graph)
+    the op would record nothing: the arrays are added directly, the same sum without the op's cost."""
+    if _state.grad_enabled:
+        return a + b
+    return _wrap(a.data + b.data, None, 0)
 
 
 def fit_gradient(g, x, opname):

@@ -101,25 +101,36 @@ def run_hooks(hooks, g):
 
 class Leaves:
     """Where the gradients that reach leaves go: into ``.grad``, or the capture of ``autograd.grad``.
-    A leaf with hooks has its gradients summed first, and its hooks run once on the total at the end."""
+    A leaf's gradients are summed while backward runs (in :meth:`waiting`, as a node's are); at the end
+    (:meth:`finish`) its hooks run once on the total, which is stored, then its post-accumulate hooks."""
 
     def __init__(self, create_graph, capture):
         self.create_graph, self.capture = create_graph, capture
-        self.owned = set()  # ids of arrays already stored in some .grad: never share one array
-        self.hooked = {}  # id(leaf) -> [leaf, summed gradient]
+        self.sums = {}  # id(leaf) -> (leaf, [its gradient so far]), in the order gradients first arrived
 
-    def add(self, t, g, hooks_done=False):
-        if not hooks_done and (getattr(t, "_hooks", None) or getattr(t, "_post_hooks", None)):
-            entry = self.hooked.get(id(t))
-            if entry is None:
-                self.hooked[id(t)] = [t, g]
-            else:
-                entry[1] = entry[1] + g
-            return
-        if self.capture is not None:
-            return self.capture.leaf(t, g)
-        if not t.requires_grad:
-            return
+    def waiting(self, t):
+        """The one-slot list where the gradient of leaf ``t`` is summed until the end of backward."""
+        entry = self.sums.get(id(t))
+        if entry is None:
+            entry = self.sums[id(t)] = (t, [None])
+        return entry[1]
+
+    def finish(self):
+        """Run each leaf's hooks on its summed gradient, store it, then run its post-accumulate hooks."""
+        owned = set()  # ids of arrays already stored in some .grad: never share one array
+        for t, (g,) in self.sums.values():
+            hooks = getattr(t, "_hooks", None)
+            if hooks:
+                g = run_hooks(hooks, g)
+            if self.capture is not None:  # autograd.grad: nothing goes into .grad, no post-accumulate hooks
+                self.capture.leaf(t, g)
+            elif t.requires_grad:
+                self.store(t, g, owned)
+                for hook in list(getattr(t, "_post_hooks", None) or ()):
+                    hook(t)
+
+    def store(self, t, g, owned):
+        """Add ``g`` into ``t.grad``."""
         if t.grad is not None:
             t.grad = t.grad + g
             return
@@ -128,21 +139,11 @@ class Leaves:
             # copy a broadcast view (a stride of 0), or an array already given to another .grad.
             data = g.data
             base = data.base if data.base is not None else data
-            if id(base) in self.owned or (data.size > 1 and 0 in data.strides):
+            if id(base) in owned or (data.size > 1 and 0 in data.strides):
                 g = type(g)(data.copy())
                 base = g.data
-            self.owned.add(id(base))
+            owned.add(id(base))
         t.grad = g
-
-    def finish(self):
-        """Run the leaf hooks on the summed gradients, store them, then the post-accumulate hooks."""
-        for t, g in self.hooked.values():
-            hooks = getattr(t, "_hooks", None)
-            self.add(t, run_hooks(hooks, g) if hooks else g, hooks_done=True)
-            post = getattr(t, "_post_hooks", None)
-            if post and self.capture is None:  # autograd.grad accumulates nothing: no post-accumulate hooks
-                for hook in list(post):
-                    hook(t)
 
 
 def as_gradient(gradient, like):
