@@ -13,7 +13,7 @@ appears:
 ``PROPERTIES`` gives the attributes computed by an op (``x.T``).  :func:`install` puts all of it on
 ``Tensor`` and returns the ``mg.`` names; ``minigrad/__init__.py`` calls it once.  What is not an op
 (``backward``, ``detach``, ``item``, ``shape``, hooks...) is written in the ``Tensor`` class itself
-(``minigrad/autograd/``).  A new op is a new row here (and, in its own module, an import above).
+(``minigrad/autograd/``).  A new op is a new row here (and an import above when its module is new).
 """
 from __future__ import annotations
 
