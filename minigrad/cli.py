@@ -16,7 +16,8 @@ Each task lives in a module of the ``minigrad_models`` package (the repository's
 ``add_train_arguments(parser)`` and ``train_from_args(args)`` (and, where it
 applies, ``evaluate_from_args``, ``generate_from_args``, ``predict_from_args``,
 ``add_predict_arguments(parser)``, ``summary_models()``): the task's options are
-declared there, once.
+declared there, once, in its ``OPTIONS`` table, which also gives its ``train``
+function its keywords.
 
 Expected failures (a bad option, a missing or wrong checkpoint, a missing
 optional package, a data or device problem, a loss that became NaN) print one
@@ -47,11 +48,6 @@ TASK_HELP = {
     "seq2seq": "sequence-to-sequence: reverse or add digit strings",
 }
 
-# The recurrent models multiply small matrices (batch x hidden) once per time step: BLAS threads
-# cannot speed those up, and on a busy machine threads waiting for each other made steps up to 10x
-# slower.  LeNet's convolutions are large products that do gain from threads.
-BLAS_THREADS = {"sentiment": 1, "charlm": 1, "forecast": 1, "seq2seq": 1}
-
 # optional module -> the extra that installs it
 EXTRAS = {"tqdm": "progress", "matplotlib": "plot", "pyarrow": "data", "cupy": "gpu"}
 DEBUG_VAR = "MINIGRAD_DEBUG"
@@ -80,8 +76,8 @@ class _HelpFormatter(argparse.HelpFormatter):
         text = action.help or ""
         if (action.option_strings and action.default is not argparse.SUPPRESS and "default" not in text
                 and not isinstance(action, (argparse._HelpAction, argparse._VersionAction))):
-            if isinstance(action, argparse._StoreTrueAction):
-                text += " (default: off)"
+            if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+                text += " (default: off)"  # the switch, not the value it sets
             elif action.default is None:
                 text += " (default: none)"
             else:
@@ -107,28 +103,6 @@ def _training():
     return training
 
 
-def _add_common(parser):
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (cuda needs the gpu extra)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
-
-
-def _add_train_common(parser, task):
-    T = _training()
-    _add_common(parser)
-    parser.add_argument("--out", default=None,
-                        help=f"folder for the checkpoint, metrics and curves (default: runs/{task})")
-    default = BLAS_THREADS.get(task)
-    parser.add_argument("--threads", type=T.POSITIVE_INT, default=default,
-                        help="threads for NumPy's matrix products (default: "
-                             + ("1, as this model's matrices are small" if default else "NumPy's own") + ")")
-    parser.add_argument("--resume", default=None, metavar="CHECKPOINT",
-                        help="continue the run saved in this checkpoint (written after every epoch)")
-    parser.add_argument("--distributed", action="store_true",
-                        help="data-parallel over the processes started by mpiexec -n N (needs the mpi extra); "
-                             "--batch-size is the global batch; rank 0 prints and writes")
-
-
 def build_parser():
     """The whole command line: every task's options are declared by its module's ``add_train_arguments``."""
     T = _training()
@@ -142,7 +116,6 @@ def build_parser():
     train_sub = train.add_subparsers(dest="task_name", required=True, metavar="TASK")
     for task in TASKS:
         p = train_sub.add_parser(task, help=TASK_HELP[task], description=f"Train the {task} model: {TASK_HELP[task]}.")
-        _add_train_common(p, task)
         _task_module(task).add_train_arguments(p)
 
     ev = sub.add_parser("eval", help="evaluate a checkpoint on its held-out data")

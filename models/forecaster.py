@@ -58,6 +58,9 @@ import minigrad as mg
 from minigrad import nn
 from minigrad.nn import functional as F
 
+from . import parallel as P
+from . import training as T
+
 CELLS = {"gru": nn.GRU, "lstm": nn.LSTM, "rnn": nn.RNN}
 RIDGE_GRID = (0.0, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)  # candidates for the linear path's penalty
 DATA_DEFAULTS = {  # per data set: window length, season (None: no seasonal naive baseline), unit of values
@@ -289,11 +292,39 @@ def choose_ridge(data, step_scale, ridge="auto"):
     return best
 
 
-def train(data="seattle", horizon=1, window=None, cell="gru", hidden=32, layers=1, epochs=20, batch_size=64,
-          lr=1e-3, ar_lr=0.0, ridge="auto", device="cpu", out="runs/forecast", seed=0, limit=None, quiet=False,
-          series=None, sir_curves=200, sir_length=160, sir_noise=0.2, resume=None, distributed=False):
+def _ridge_option(text):
+    """``--ridge``: 'auto' or a finite penalty >= 0."""
+    return "auto" if text == "auto" else T.NON_NEGATIVE_FLOAT(text)
+
+
+OPTIONS = [
+    *T.common_options("forecast", threads=1, monitor="validation RMSE"),
+    T.Option("data", "seattle", choices=sorted(DATA_DEFAULTS),
+             help="seattle (hourly temperatures) or sir (generated epidemic curves)"),
+    T.Option("horizon", 1, T.POSITIVE_INT, "forecast the next N values (24 = a day)"),
+    T.Option("window", None, T.int_option(2), "past values seen (default: 48; 24 for sir)"),
+    T.Option("cell", "gru", help="recurrent cell", choices=sorted(CELLS)),
+    T.Option("hidden", 32, T.POSITIVE_INT, "hidden state size"),
+    T.Option("layers", 1, T.POSITIVE_INT, "stacked recurrent layers"),
+    T.Option("epochs", 20, T.POSITIVE_INT, "training epochs"),
+    T.Option("batch_size", 64, T.POSITIVE_INT, "windows per training batch"),
+    T.Option("lr", 1e-3, T.POSITIVE_FLOAT, "Adam learning rate of the recurrent path"),
+    T.Option("ar_lr", 0.0, T.NON_NEGATIVE_FLOAT, "learning rate of the linear path (0: keep its closed form)"),
+    T.Option("ridge", "auto", _ridge_option, "the linear path's ridge penalty (>= 0), or auto (chosen on validation)"),
+    T.Option("limit", None, T.POSITIVE_INT, "train on the first N windows only (quick check; default: all)"),
+    T.Option("sir_curves", 200, T.int_option(10), "with --data sir: number of curves"),
+    T.Option("sir_noise", 0.2, T.NON_NEGATIVE_FLOAT,
+             "with --data sir: observation noise (standard deviation, in %% infected)"),
+    T.Option("sir_length", 160, help="with data='sir': steps per curve", cli=False),
+]
+
+
+@T.takes_options(OPTIONS)
+def train(o, *, series=None):
     """Train a :class:`Forecaster`; returns the metrics dict (test RMSE beside the baselines', times, ...).
 
+    The keywords are :data:`OPTIONS` (``minigrad train forecast --help`` lists them), and ``series``:
+    values that replace the downloaded temperatures.
     ``data``: 'seattle' (``mg.datasets.seattle_temps``: 8,759 hourly values,
     first 80% train, next 10% validation, last 10% test) or 'sir' (generated
     epidemic curves, ``sir_curves`` of ``sir_length`` steps, split by curve;
@@ -304,35 +335,33 @@ def train(data="seattle", horizon=1, window=None, cell="gru", hidden=32, layers=
     validation from ``RIDGE_GRID``).  ``ar_lr``: learning rate of the linear
     path while the recurrent path trains (0: keep its closed form).  Adam,
     cosine-annealed ``lr``, MSE on standardised values, gradients clipped at
-    norm 1; the best-validation epoch is kept.  ``limit`` keeps the first N
-    training windows; ``series`` replaces the downloaded temperatures.
+    norm 1; the best-validation epoch is kept (epoch 0: the linear path alone).  ``limit`` keeps the first N
+    training windows.
     ``sir_noise``: Gaussian observation noise of the SIR curves, in % infected.
     Writes ``{out}/forecast_{data}_h{horizon}.npz`` (checkpoint, rewritten after every epoch with what
     ``resume``, the path of such a checkpoint, needs to continue the run), ``..._curves.png``
     and ``..._metrics.json``.
     """
-    from . import parallel as P  # noqa: PLC0415
-    from . import training as T  # noqa: PLC0415
-
+    device, seed, data, horizon, cell, epochs = o.device, o.seed, o.data, o.horizon, o.cell, o.epochs
     T.check_device(device)
-    run = P.Run(distributed, batch_size, seed)
-    quiet = quiet or not run.is_main
+    run = P.Run(o.distributed, o.batch_size, seed)
+    quiet = o.quiet or not run.is_main
     started = time.perf_counter()
     if data not in DATA_DEFAULTS:
         raise ValueError(f"forecast: data must be one of {sorted(DATA_DEFAULTS)}, got {data!r}")
     defaults = DATA_DEFAULTS[data]
-    window = int(window or defaults["window"])
+    window = int(o.window or defaults["window"])
     config = {"task": "forecast", "data": data, "window": window, "horizon": int(horizon), "cell": cell,
-              "hidden": int(hidden), "layers": int(layers), "epochs": int(epochs), "batch_size": int(batch_size),
-              "lr": float(lr), "ar_lr": float(ar_lr), "seed": int(seed), "season": defaults["season"],
-              "sir_curves": int(sir_curves), "sir_length": int(sir_length), "sir_noise": float(sir_noise)}
+              "hidden": int(o.hidden), "layers": int(o.layers), "epochs": int(epochs), "batch_size": int(o.batch_size),
+              "lr": float(o.lr), "ar_lr": float(o.ar_lr), "seed": int(seed), "season": defaults["season"],
+              "sir_curves": int(o.sir_curves), "sir_length": int(o.sir_length), "sir_noise": float(o.sir_noise)}
     mg.manual_seed(seed)
     split = load_data(config, series)
-    if limit:
-        split = split._replace(train=Windows(split.train.x[:limit], split.train.y[:limit]))
+    if o.limit:
+        split = split._replace(train=Windows(split.train.x[:o.limit], split.train.y[:o.limit]))
     unit = defaults["unit"]
     step_scale = split.step_std / split.std  # a typical one-step change, in standardised units
-    lam, weight, bias, ar_val = choose_ridge(split, step_scale, ridge)
+    lam, weight, bias, ar_val = choose_ridge(split, step_scale, o.ridge)
     xs_train = standardise(split, split.train.x)
     train_resid = linear_predict(weight, bias, xs_train) - standardise(split, split.train.y)
     config.update(mean=split.mean, std=split.std, step_scale=float(step_scale), ridge=float(lam),
@@ -345,39 +374,29 @@ def train(data="seattle", horizon=1, window=None, cell="gru", hidden=32, layers=
     model.to(device)
     recurrent = [p for name, p in model.named_parameters() if not name.startswith("linear_ar")]
     groups = [{"params": recurrent}]
-    if ar_lr > 0:
-        groups.append({"params": list(model.linear_ar.parameters()), "lr": ar_lr})
+    if o.ar_lr > 0:
+        groups.append({"params": list(model.linear_ar.parameters()), "lr": o.ar_lr})
     else:
         model.linear_ar.requires_grad_(False)
-    optimizer = mg.optim.Adam(groups, lr=lr)
+    optimizer = mg.optim.Adam(groups, lr=o.lr)
     scheduler = mg.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, 1))
     loader = mg.data.DataLoader(mg.data.TensorDataset(xs_train, standardise(split, split.train.y)),
-                                batch_size=batch_size, shuffle=True)
+                                batch_size=o.batch_size, shuffle=True)
     loader = run.shard(loader)  # distributed: this rank's rows of every batch
     train_model = run.wrap(model)  # distributed: DistributedDataParallel(model)
 
     history = T.History()
-    T.output_dir(out)
+    T.output_dir(o.out)
     name = f"forecast_{data}_h{horizon}"
     val_rmse = rmse(predict(model, split.val.x, split, device), split.val.y)
-    best = {"epoch": 0, "val_rmse": val_rmse, "state": _snapshot(model)}
     history.log(epoch=0, train_rmse=float(np.sqrt(np.mean(train_resid ** 2))) * split.std, val_rmse=val_rmse)
     if not quiet:
         print(f"forecast {data}: {len(split.train.x)} train / {len(split.val.x)} validation / {len(split.test.x)} "
-              f"test windows of {window} steps, horizon {horizon}; {cell} hidden {hidden}; "
+              f"test windows of {window} steps, horizon {horizon}; {cell} hidden {o.hidden}; "
               f"{sum(p.numel() for p in model.parameters()):,} parameters; device {device}; seed {seed}", flush=True)
         print(f"linear path: ridge {lam:g} (chosen on validation), validation RMSE {ar_val:.4g} {unit}", flush=True)
         print(f"epoch  0: the linear path alone              validation RMSE {val_rmse:.4g} {unit}", flush=True)
-    epoch_times = []
-    ckpt = os.path.join(out, f"{name}.npz")
-    first = 1
-    if resume:
-        state, saved = T.resume_training(resume, "forecast", config, model, optimizer, scheduler,
-                                         may_change=("epochs", "best_epoch"))
-        history, first = T.History(state["history"]["records"]), saved["epoch"] + 1
-        best = {"epoch": saved["best"]["epoch"], "val_rmse": saved["best"]["val_rmse"], "state": state["model"]}
-        if not quiet:
-            print(f"resuming after epoch {first - 1}", flush=True)
+    ckpt = os.path.join(o.out, f"{name}.npz")
 
     def batch_loss(batch):
         x, y = (t.to(device) for t in batch)
@@ -386,45 +405,32 @@ def train(data="seattle", horizon=1, window=None, cell="gru", hidden=32, layers=
     def show(mean_squared):
         return {"rmse": float(np.sqrt(mean_squared)) * split.std}  # in original units
 
-    def one_epoch(epoch):
-        nonlocal best
-        train_mse, seconds = T.train_epoch(train_model, loader, optimizer, batch_loss,
-                                           desc=f"epoch {epoch}/{epochs}", quiet=quiet, clip=1.0, show=show)
-        scheduler.step()
-        epoch_times.append(seconds)
-        train_rmse = show(train_mse)["rmse"]
-        val_rmse = rmse(predict(model, split.val.x, split, device), split.val.y)
-        improved = val_rmse < best["val_rmse"]
-        if improved:
-            best = {"epoch": epoch, "val_rmse": val_rmse, "state": _snapshot(model)}
-        history.log(epoch=epoch, train_rmse=train_rmse, val_rmse=val_rmse)
-        # The checkpoint keeps the best epoch's weights; the live ones travel in its training state.
-        T.save_checkpoint(ckpt, model, dict(config, best_epoch=best["epoch"]), history, optimizer,
-                          model_state=best["state"], resume=T.training_state(
-                              epoch, optimizer, scheduler, best={"epoch": best["epoch"], "val_rmse": best["val_rmse"]},
-                              model=model.state_dict()))
-        if not quiet:
-            print(f"epoch {epoch:2d}: train RMSE {train_rmse:.4g}  validation RMSE {val_rmse:.4g} {unit}"
-                  f"{'  (best)' if improved else ''}  ({epoch_times[-1]:.1f}s)", flush=True)
+    def evaluate_epoch():
+        return {"val_rmse": rmse(predict(model, split.val.x, split, device), split.val.y)}
 
-    T.run_epochs(first, epochs, one_epoch, ckpt)
-    model.load_state_dict(best["state"])
-    config["best_epoch"] = best["epoch"]
-    results = score_test_set(model, split, config, device)
-    if first > epochs and not resume:  # no epoch ran (epochs=0): the linear path alone
-        T.save_checkpoint(ckpt, model, config, history, optimizer)
-    curves = history.plot(os.path.join(out, f"{name}_curves.png"), title=f"forecast {data}, horizon {horizon}",
-                          groups=[["train_rmse", "val_rmse"]])
-    metrics = {"data": data, "horizon": horizon, "window": window, "cell": cell, "hidden": hidden, "seed": seed,
-               "epochs": epochs, "best_epoch": best["epoch"], "best_val_rmse": best["val_rmse"],
+    def describe(r, seconds, improved):
+        return (f"epoch {r['epoch']:2d}: train RMSE {r['train_rmse']:.4g}  validation RMSE {r['val_rmse']:.4g} {unit}"
+                f"{'  (best)' if improved else ''}  ({seconds:.1f}s)")
+
+    # The epoch to beat is epoch 0, the linear path alone.
+    done = T.fit(model, optimizer, loader, batch_loss, evaluate_epoch, task="forecast", config=config,
+                 epochs=epochs, checkpoint=ckpt, train_model=train_model, scheduler=scheduler, clip=1.0, show=show,
+                 train_record=lambda mse: {"train_rmse": show(mse)["rmse"]}, monitor="val_rmse", mode="min",
+                 keep="best", best=(val_rmse, 0), patience=o.patience, history=history, resume=o.resume,
+                 quiet=quiet, device=device, threads=o.threads, describe=describe,
+                 curves=(os.path.join(o.out, f"{name}_curves.png"), f"forecast {data}, horizon {horizon}",
+                         [["train_rmse", "val_rmse"]]))
+    results = score_test_set(model, split, config, device)  # the model holds the best epoch's weights
+    metrics = {"data": data, "horizon": horizon, "window": window, "cell": cell, "hidden": o.hidden, "seed": seed,
+               "epochs": epochs, "best_epoch": done.best_epoch, "best_val_rmse": done.score,
                "ridge": float(lam), "unit": unit, **results,
-               "seconds_per_epoch": float(np.mean(epoch_times)) if epoch_times else 0.0,
-               "seconds_total": time.perf_counter() - started, "checkpoint": ckpt, "curves": curves}
-    T.write_json(os.path.join(out, f"{name}_metrics.json"), metrics)
+               "seconds_per_epoch": float(np.mean(done.epoch_times)) if done.epoch_times else 0.0,
+               "seconds_total": time.perf_counter() - started, "checkpoint": ckpt, "curves": done.curves}
+    T.write_json(os.path.join(o.out, f"{name}_metrics.json"), metrics)
     if not quiet:
         print(format_table(results, unit), flush=True)
-        print(f"best validation epoch {best['epoch']}; checkpoint {ckpt}" + (f"; curves {curves}" if curves else ""),
-              flush=True)
+        print(f"best validation epoch {done.best_epoch}; checkpoint {ckpt}"
+              + (f"; curves {done.curves}" if done.curves else ""), flush=True)
     return metrics
 
 
@@ -463,13 +469,8 @@ def format_table(results, unit):
 
 def load_model(checkpoint, device="cpu"):
     """(model, config) from a checkpoint written by :func:`train`."""
-    from . import training as T  # noqa: PLC0415
-
-    state = T.load_checkpoint(checkpoint, device="cpu", task="forecast")
-    config = state["config"]
-    model = build_model(config)
-    model.load_state_dict(state["model"])
-    return model.to(device), config
+    model, state = T.load_model(checkpoint, "forecast", build_model, device)
+    return model, state["config"]
 
 
 def evaluate(checkpoint, device="cpu", series=None):
@@ -481,28 +482,8 @@ def evaluate(checkpoint, device="cpu", series=None):
 
 # ----------------------------------------------------------------------------- command line
 def add_train_arguments(parser):
-    """Options of ``minigrad train forecast``."""
-    parser.add_argument("--data", default="seattle", choices=sorted(DATA_DEFAULTS),
-                        help="seattle (hourly temperatures) or sir (generated epidemic curves)")
-    from .training import NON_NEGATIVE_FLOAT, POSITIVE_FLOAT, POSITIVE_INT, int_option  # noqa: PLC0415
-
-    parser.add_argument("--horizon", type=POSITIVE_INT, default=1, help="forecast the next N values (24 = a day)")
-    parser.add_argument("--window", type=int_option(2), default=None, help="past values seen (default: 48; 24 for sir)")
-    parser.add_argument("--cell", default="gru", choices=sorted(CELLS), help="recurrent cell")
-    parser.add_argument("--hidden", type=POSITIVE_INT, default=32, help="hidden state size")
-    parser.add_argument("--layers", type=POSITIVE_INT, default=1, help="stacked recurrent layers")
-    parser.add_argument("--epochs", type=POSITIVE_INT, default=20, help="training epochs")
-    parser.add_argument("--batch-size", type=POSITIVE_INT, default=64, help="windows per training batch")
-    parser.add_argument("--lr", type=POSITIVE_FLOAT, default=1e-3, help="Adam learning rate of the recurrent path")
-    parser.add_argument("--ar-lr", type=NON_NEGATIVE_FLOAT, default=0.0,
-                        help="learning rate of the linear path (0: keep its closed form)")
-    parser.add_argument("--ridge", type=_ridge_option, default="auto",
-                        help="the linear path's ridge penalty (>= 0), or auto (chosen on validation)")
-    parser.add_argument("--limit", type=POSITIVE_INT, default=None,
-                        help="train on the first N windows only (quick check; default: all)")
-    parser.add_argument("--sir-curves", type=int_option(10), default=200, help="with --data sir: number of curves")
-    parser.add_argument("--sir-noise", type=NON_NEGATIVE_FLOAT, default=0.2,
-                        help="with --data sir: observation noise (standard deviation, in %% infected)")
+    """Options of ``minigrad train forecast``: :data:`OPTIONS`."""
+    T.add_options(parser, OPTIONS)
 
 
 def summary_models():
@@ -560,21 +541,9 @@ def predict_from_args(args):
     return 0
 
 
-def _ridge_option(text):
-    """``--ridge``: 'auto' or a finite penalty >= 0."""
-    from .training import NON_NEGATIVE_FLOAT  # noqa: PLC0415
-
-    return "auto" if text == "auto" else NON_NEGATIVE_FLOAT(text)
-
-
 def train_from_args(args):
     """``minigrad train forecast``: forward the options to :func:`train`."""
-    ridge = args.ridge
-    train(data=args.data, horizon=args.horizon, window=args.window, cell=args.cell, hidden=args.hidden,
-          layers=args.layers, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, ar_lr=args.ar_lr,
-          ridge=ridge, device=args.device, out=args.out or "runs/forecast", seed=args.seed, limit=args.limit,
-          quiet=args.quiet, sir_curves=args.sir_curves,
-          sir_noise=args.sir_noise, resume=args.resume, distributed=getattr(args, "distributed", False))
+    train(**T.options_from_args(OPTIONS, args))
     return 0
 
 

@@ -21,7 +21,7 @@ Built only on minigrad's public API.
 """
 from __future__ import annotations
 
-import contextlib
+import itertools
 import math
 import os
 import time
@@ -31,6 +31,9 @@ import numpy as np
 import minigrad as mg
 from minigrad import nn
 from minigrad.nn import functional as F
+
+from . import parallel as P
+from . import training as T
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 LEVELS = ("char", "word")
@@ -272,8 +275,6 @@ def evaluate_stream(model, ids, chunk_len=256, device="cpu"):
 # ----------------------------------------------------------------------------- data
 def read_text_file(path):
     """The text of a UTF-8 file to train on (``--text``); a clear error when it cannot serve."""
-    from . import training as T  # noqa: PLC0415
-
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -333,34 +334,81 @@ def vocab_from_state(state):
     return kind.from_state_dict(state)
 
 
-# ----------------------------------------------------------------------------- BLAS threads
-@contextlib.contextmanager
-def blas_threads(n):
-    """Run the block with NumPy's BLAS limited to ``n`` threads (a no-op when n is None).
-
-    Why: this model's matrix products are small ((32, 256) @ (256, 1024)).
-    Threads cannot speed those up, and when the cores are busy with other
-    work, BLAS threads waiting for each other made a training step up to 20x
-    slower in our measurements.
-    """
-    before = mg.get_num_threads() if n else None
-    if before is None:
-        yield
-        return
-    mg.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        mg.set_num_threads(before)
+blas_threads = T.blas_threads  # the recurrent trainers' BLAS thread limit (see there)
 
 
 # ----------------------------------------------------------------------------- training
-def train(cell="lstm", embed=64, hidden=256, layers=1, batch_size=32, seq_len=64, lr=4e-3, clip=5.0, epochs=16,
-          dropout=0.2, tie_weights=False, level="char", limit=None, max_steps=None, device="cpu",
-          out="runs/charlm", seed=0, quiet=False, prompt=None, sample_length=300, temperature=0.8,
-          threads=1, text=None, text_file=None, resume=None, distributed=False):
+OPTIONS = [
+    *T.common_options("charlm", threads=1, monitor="validation loss"),
+    T.Option("cell", "lstm", help="recurrent cell", choices=sorted(CELLS)),
+    T.Option("level", "char", help="model characters or words", choices=LEVELS),
+    T.Option("embed", 64, T.POSITIVE_INT, "embedding size"),
+    T.Option("hidden", 256, T.POSITIVE_INT, "hidden state size"),
+    T.Option("layers", 1, T.POSITIVE_INT, "stacked recurrent layers"),
+    T.Option("batch_size", 32, T.POSITIVE_INT, "parallel streams"),
+    T.Option("seq_len", 64, T.int_option(2), "steps per chunk (truncated BPTT length)"),
+    T.Option("lr", 4e-3, T.POSITIVE_FLOAT, "Adam learning rate (cosine decay to 0)"),
+    T.Option("clip", 5.0, T.POSITIVE_FLOAT, "gradient norm clipping"),
+    T.Option("epochs", 16, T.POSITIVE_INT, "passes over the training text"),
+    T.Option("dropout", 0.2, T.PROBABILITY, "on embeddings, between layers, before the decoder"),
+    T.Option("tie_weights", False, help="decoder reuses the embedding table"),
+    T.Option("limit", None, T.POSITIVE_INT, "use only the first N characters (quick check; default: all)"),
+    T.Option("max_steps", None, T.POSITIVE_INT, "at most N chunks per epoch (quick check; default: all)"),
+    T.Option("text_file", None, help="train on this UTF-8 text file (default: Hamlet)", flag="--text",
+             metavar="FILE"),
+    T.Option("prompt", None, help="prompt of the sample printed at the end (default: HAMLET for Hamlet, the start "
+                                  "of --text otherwise)"),
+    T.Option("sample_length", 300, T.NON_NEGATIVE_INT, "length of the sample printed at the end"),
+    T.Option("temperature", 0.8, help="sampling temperature of the sample printed at the end", cli=False),
+]
+
+
+class _Limited:
+    """The first ``steps`` items of ``batches`` (all of them when None), with a length."""
+
+    def __init__(self, batches, steps=None):
+        self.batches, self.steps = batches, len(batches) if steps is None else min(steps, len(batches))
+
+    def __len__(self):
+        return self.steps
+
+    def __iter__(self):
+        return itertools.islice(iter(self.batches), self.steps)
+
+
+def tbptt_step(model, device="cpu"):
+    """``(step, restart)``: the per-chunk step of truncated BPTT over :func:`mg.data.lm_batches` streams.
+
+    ``step((x, y))`` continues from the state the previous chunk ended in, cut from its graph, and returns
+    ``(mean cross-entropy, tokens)``; ``restart()`` goes back to a zero state (each epoch reads the streams
+    from their beginning).
+    """
+    state = None
+
+    def step(batch):
+        nonlocal state
+        x, y = (t.to(device) for t in batch)
+        # Truncated backpropagation through time: this chunk continues the previous one, so start from
+        # its final state (the values), but cut the graph behind it (the history): backward then stops
+        # at the chunk boundary instead of running back through every earlier chunk.
+        state = nn.utils.detach_state(state)
+        logits, state = model(x, state)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        return loss, y.numel()
+
+    def restart():
+        nonlocal state
+        state = None
+
+    return step, restart
+
+
+@T.takes_options(OPTIONS)
+def train(o, *, text=None):
     """Train a language model on Hamlet (``minigrad train charlm``); returns the metrics dict.
 
+    The keywords are :data:`OPTIONS` (``minigrad train charlm --help`` lists them), and ``text``: a
+    string to train on instead of Hamlet.
     Data: the first 90% of ``mg.datasets.hamlet()`` (or ``text``) trains,
     the last 10% validates.  Training batches use the char-rnn layout
     (:func:`mg.data.lm_batches`): ``batch_size`` parallel streams cut into
@@ -379,141 +427,99 @@ def train(cell="lstm", embed=64, hidden=256, layers=1, batch_size=32, seq_len=64
     Hamlet, the start of the text otherwise).  ``text_file``: train on this UTF-8 file instead.  The
     checkpoint is rewritten after every epoch with what ``resume`` (its path) needs to continue the run.
     """
-    from . import parallel as P  # noqa: PLC0415
-    from . import training as T  # noqa: PLC0415
-
+    device, seed, level, cell, epochs = o.device, o.seed, o.level, o.cell, o.epochs
     T.check_device(device)
-    run = P.Run(distributed, batch_size, seed)
-    quiet = quiet or not run.is_main
+    run = P.Run(o.distributed, o.batch_size, seed)
+    quiet = o.quiet or not run.is_main
     mg.manual_seed(seed)
-    if text_file is not None:
-        text = read_text_file(text_file)
+    if o.text_file is not None:
+        text = read_text_file(o.text_file)
     own_text = text is not None
     text = text if own_text else mg.datasets.hamlet()
+    prompt = o.prompt
     if prompt is None:
         prompt = default_prompt(text, level) if own_text else DEFAULT_PROMPT
-    train_ids, val_ids, vocab = split_text(text, level, limit)
-    config = {"task": "charlm", "level": level, "vocab_size": len(vocab), "embed_dim": embed, "hidden_size": hidden,
-              "num_layers": layers, "cell": cell, "dropout": dropout, "tie_weights": tie_weights,
-              "batch_size": batch_size, "seq_len": seq_len, "lr": lr, "clip": clip, "epochs": epochs,
-              "seed": seed, "limit": limit}
-    if text_file is not None:
-        config["text_file"] = os.path.abspath(text_file)
-    batches = mg.data.lm_batches(train_ids, batch_size, seq_len)
-    steps_per_epoch = len(batches) if max_steps is None else min(len(batches), max_steps)
+    train_ids, val_ids, vocab = split_text(text, level, o.limit)
+    config = {"task": "charlm", "level": level, "vocab_size": len(vocab), "embed_dim": o.embed,
+              "hidden_size": o.hidden, "num_layers": o.layers, "cell": cell, "dropout": o.dropout,
+              "tie_weights": o.tie_weights, "batch_size": o.batch_size, "seq_len": o.seq_len, "lr": o.lr,
+              "clip": o.clip, "epochs": epochs, "seed": seed, "limit": o.limit}
+    if o.text_file is not None:
+        config["text_file"] = os.path.abspath(o.text_file)
+    batches = mg.data.lm_batches(train_ids, o.batch_size, o.seq_len)
+    steps_per_epoch = len(batches) if o.max_steps is None else min(len(batches), o.max_steps)
 
-    model = LanguageModel(len(vocab), embed, hidden, layers, cell, dropout, tie_weights, vocab=vocab).to(device)
+    model = LanguageModel(len(vocab), o.embed, o.hidden, o.layers, cell, o.dropout, o.tie_weights,
+                          vocab=vocab).to(device)
     params = list(model.parameters())
-    optimizer = mg.optim.Adam(params, lr=lr)
+    optimizer = mg.optim.Adam(params, lr=o.lr)
     train_model = run.wrap(model)  # distributed: DistributedDataParallel(model), each rank its share of the streams
     # Cosine decay over every step of every epoch: large steps early, fine ones at the end.
     scheduler = mg.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
-    history = T.History()
-    T.output_dir(out)
-    ckpt = os.path.join(out, "charlm.npz")
+    T.output_dir(o.out)
+    ckpt = os.path.join(o.out, "charlm.npz")
     unit = "char" if level == "char" else "word"
     if not quiet:
         print(f"{cell.upper()} language model ({level} level): {sum(p.numel() for p in params):,} parameters; "
               f"vocabulary {len(vocab)}; {len(train_ids):,} training and {len(val_ids):,} validation {unit}s; "
-              f"{steps_per_epoch} chunks of {batch_size}x{seq_len} per epoch; device {device}; seed {seed}",
+              f"{steps_per_epoch} chunks of {o.batch_size}x{o.seq_len} per epoch; device {device}; seed {seed}",
               flush=True)
-    epoch_times, best, start_all = [], math.inf, time.perf_counter()
-    best_state, first = None, 1
-    extra = {"vocab": vocab.state_dict(), "prompt": prompt}
-    if resume:
-        state, saved = T.resume_training(resume, "charlm", config, model, optimizer, scheduler, device=device)
-        history, first, best = T.History(state["history"]["records"]), saved["epoch"] + 1, saved["best"]
-        best_state = {k: v.detach().clone() for k, v in state["model"].items()}
-        if not quiet:
-            print(f"resuming after epoch {first - 1}", flush=True)
+    start_all = time.perf_counter()
+    step, restart = tbptt_step(train_model, device)
 
-    def one_epoch(epoch):
-        nonlocal best, best_state
-        start = time.perf_counter()
-        bar = T.Progress(range(steps_per_epoch), desc=f"epoch {epoch}/{epochs}", unit="chunk", disable=quiet)
-        train_nats = train_epoch(train_model, run.shard(batches), optimizer, scheduler, clip, device,
-                                 steps_per_epoch, bar)
-        epoch_times.append(time.perf_counter() - start)
+    def evaluate_epoch():
         val = evaluate_stream(model, val_ids, device=device)
-        history.log(epoch=epoch, train_nats=train_nats, val_nats=val["nats"], val_bits=val["bits"],
-                    lr=optimizer.param_groups[0]["lr"])
-        improved = val["nats"] < best
-        if improved:  # keep the best epoch: later ones may overfit
-            best = val["nats"]
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        # The checkpoint keeps the best epoch's weights; the live ones travel in its training state.
-        T.save_checkpoint(ckpt, model, config, history, optimizer, extra=extra, model_state=best_state,
-                          resume=T.training_state(epoch, optimizer, scheduler, best=best, model=model.state_dict()))
-        if not quiet:
-            print(f"epoch {epoch:2d}: train {train_nats:.4f} nats/{unit}  validation {val['nats']:.4f} "
-                  f"nats/{unit} ({val['bits']:.3f} bits/{unit}, perplexity {val['perplexity']:.2f})  "
-                  f"({epoch_times[-1]:.1f}s{', best so far' if improved else ''})", flush=True)
+        return {"val_nats": val["nats"], "val_bits": val["bits"], "lr": optimizer.param_groups[0]["lr"]}
 
-    with blas_threads(threads if device == "cpu" else None):
-        T.run_epochs(first, epochs, one_epoch, ckpt)
-        if best_state is None:  # no epoch ran
-            T.save_checkpoint(ckpt, model, config, history, optimizer, extra=extra)
-        total_seconds = time.perf_counter() - start_all
-        # Reload the best epoch's weights (what the checkpoint holds) for the sample and the metrics.
-        P.barrier()  # distributed: rank 0 has written it
-        model.load_state_dict(T.load_checkpoint(ckpt, device=device)["model"])
-        sample = model.generate(prompt, sample_length, temperature=temperature, seed=seed)
-    best_epoch = int(history.column("epoch")[int(np.argmin(history.column("val_nats")))])
-    curves = history.plot(os.path.join(out, "charlm_curves.png"), title=f"{cell.upper()} language model on hamlet",
-                          groups=[["train_nats", "val_nats"], ["lr"]])
+    def describe(r, seconds, improved):
+        return (f"epoch {r['epoch']:2d}: train {r['train_nats']:.4f} nats/{unit}  validation {r['val_nats']:.4f} "
+                f"nats/{unit} ({r['val_bits']:.3f} bits/{unit}, perplexity {T.perplexity(r['val_nats']):.2f})  "
+                f"({seconds:.1f}s{', best so far' if improved else ''})")
+
+    # The scheduler steps after every chunk (after_step), not after every epoch.
+    done = T.fit(model, optimizer, _Limited(run.shard(batches), steps_per_epoch), step, evaluate_epoch,
+                 task="charlm", config=config, epochs=epochs, checkpoint=ckpt, train_model=train_model,
+                 scheduler=scheduler, scheduler_per_step=True, clip=o.clip, unit="chunk", begin_epoch=restart,
+                 train_record=lambda nats: {"train_nats": nats}, monitor="val_nats", mode="min", keep="best",
+                 patience=o.patience, extra={"vocab": vocab.state_dict(), "prompt": prompt}, resume=o.resume,
+                 quiet=quiet, device=device, threads=o.threads, describe=describe,
+                 curves=(os.path.join(o.out, "charlm_curves.png"), f"{cell.upper()} language model on hamlet",
+                         [["train_nats", "val_nats"], ["lr"]]))
+    history, best = done.history, done.score
+    total_seconds = time.perf_counter() - start_all
+    with blas_threads(o.threads if device == "cpu" else None):  # the model holds the best epoch's weights
+        sample = model.generate(prompt, o.sample_length, temperature=o.temperature, seed=seed)
+    best = best if best is not None else math.inf
     metrics = {"cell": cell, "level": level, "val_nats": best, "val_bits": best / math.log(2),
-               "val_perplexity": math.exp(min(best, 50.0)), "best_epoch": best_epoch,
-               "final_val_nats": history.records[-1]["val_nats"], "epochs": epochs, "seed": seed,
-               "seconds_per_epoch": float(np.mean(epoch_times)) if epoch_times else None,
+               "val_perplexity": math.exp(min(best, 50.0)), "best_epoch": done.best_epoch,
+               "final_val_nats": history.records[-1]["val_nats"] if history.records else None, "epochs": epochs,
+               "seed": seed, "seconds_per_epoch": float(np.mean(done.epoch_times)) if done.epoch_times else None,
                "total_seconds": total_seconds,
-               "checkpoint": ckpt, "curves": curves, "prompt": prompt, "sample": sample,
+               "checkpoint": ckpt, "curves": done.curves, "prompt": prompt, "sample": sample,
                "history": history.records}
-    T.write_json(os.path.join(out, "charlm_metrics.json"), metrics)
+    T.write_json(os.path.join(o.out, "charlm_metrics.json"), metrics)
     if not quiet:
-        print(f"best validation {best:.4f} nats/{unit} ({best / math.log(2):.3f} bits/{unit}) at epoch {best_epoch}; "
-              f"{T.format_seconds(total_seconds)} in total; checkpoint {ckpt}" + (f"; curves {curves}" if curves else ""))
-        print(f"--- sample (temperature {temperature}) ---\n{prompt}{_joiner(level, prompt)}{sample}\n---", flush=True)
+        print(f"best validation {best:.4f} nats/{unit} ({best / math.log(2):.3f} bits/{unit}) at epoch "
+              f"{done.best_epoch}; {T.format_seconds(total_seconds)} in total; checkpoint {ckpt}"
+              + (f"; curves {done.curves}" if done.curves else ""))
+        print(f"--- sample (temperature {o.temperature}) ---\n{prompt}{_joiner(level, prompt)}{sample}\n---",
+              flush=True)
     return metrics
 
 
-def train_epoch(model, batches, optimizer, scheduler=None, clip=5.0, device="cpu", steps=None, progress=None):
+def train_epoch(model, batches, optimizer, scheduler=None, clip=5.0, device="cpu", steps=None, quiet=True):
     """One pass over the training streams with truncated BPTT; returns the mean training loss (nats per token).
 
-    ``batches``: :func:`mg.data.lm_batches` chunks (x, y), each (B, T).
-    ``scheduler`` (optional) is stepped after every chunk.  ``steps``: at
-    most this many chunks.  ``progress``: a :class:`minigrad_models.training.Progress`
-    over ``range(steps)`` that shows the running loss.
+    ``batches``: :func:`mg.data.lm_batches` chunks (x, y), each (B, T), read from a zero state
+    (:func:`tbptt_step`).  ``scheduler`` (optional) is stepped after every chunk.  ``steps``: at
+    most this many chunks.  ``quiet=False`` shows a progress bar.
     """
-    from . import training as T  # noqa: PLC0415
-
-    model.train()
-    params = list(model.parameters())
-    steps = len(batches) if steps is None else min(steps, len(batches))
-    counter = progress if progress is not None else range(steps)
-    state = None  # every epoch starts the streams from their beginning, with a zero state
-    total, count = 0.0, 0
-    for _, (x, y) in zip(counter, batches):
-        x, y = x.to(device), y.to(device)
-        # Truncated backpropagation through time: this chunk continues the previous one, so start from
-        # its final state (the values), but cut the graph behind it (the history): backward then stops
-        # at the chunk boundary instead of running back through every earlier chunk.
-        state = nn.utils.detach_state(state)
-        logits, state = model(x, state)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
-        value = loss.item()
-        T.check_finite_loss(value, f"chunk {count // max(y.numel(), 1) + 1}")
-        optimizer.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(params, clip)  # one long chunk can have exploding gradients
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
-        total += value * y.numel()
-        count += y.numel()
-        if progress is not None:
-            progress.set(loss=total / count)
-    total, count = T.parallel.sum_over_ranks(total, count)  # data-parallel: the mean over every rank's streams
-    return total / max(count, 1)
+    step, _ = tbptt_step(model, device)
+    after_step = scheduler.step if scheduler is not None else None
+    # One long chunk can have exploding gradients: clip them.
+    loss, _ = T.train_epoch(model, _Limited(batches, steps), optimizer, step, desc="train", quiet=quiet, clip=clip,
+                            after_step=after_step, unit="chunk")
+    return loss
 
 
 def _joiner(level, prompt):
@@ -523,14 +529,9 @@ def _joiner(level, prompt):
 # ----------------------------------------------------------------------------- using a checkpoint
 def load_model(checkpoint, device="cpu"):
     """(model with its vocab, checkpoint state) from a file written by :func:`train`."""
-    from . import training as T  # noqa: PLC0415
-
-    state = T.load_checkpoint(checkpoint, device="cpu", task="charlm")
-    config = state["config"]
-    vocab = vocab_from_state(state["extra"]["vocab"])
-    model = build_model(config, vocab)
-    model.load_state_dict(state["model"])
-    return model.to(device), state
+    model, state = T.load_model(checkpoint, "charlm", build_model, device)
+    model.vocab = vocab_from_state(state["extra"]["vocab"])
+    return model, state
 
 
 def evaluate(checkpoint, device="cpu", text=None):
@@ -555,43 +556,12 @@ def generate_text(checkpoint, prompt="", length=300, temperature=0.8, top_k=None
 
 # ----------------------------------------------------------------------------- command line
 def add_train_arguments(parser):
-    """Options of ``minigrad train charlm``."""
-    from .training import NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, PROBABILITY, int_option  # noqa: PLC0415
-
-    parser.add_argument("--cell", default="lstm", choices=sorted(CELLS), help="recurrent cell")
-    parser.add_argument("--level", default="char", choices=LEVELS, help="model characters or words")
-    parser.add_argument("--embed", type=POSITIVE_INT, default=64, help="embedding size")
-    parser.add_argument("--hidden", type=POSITIVE_INT, default=256, help="hidden state size")
-    parser.add_argument("--layers", type=POSITIVE_INT, default=1, help="stacked recurrent layers")
-    parser.add_argument("--batch-size", type=POSITIVE_INT, default=32, help="parallel streams")
-    parser.add_argument("--seq-len", type=int_option(2), default=64, help="steps per chunk (truncated BPTT length)")
-    parser.add_argument("--lr", type=POSITIVE_FLOAT, default=4e-3, help="Adam learning rate (cosine decay to 0)")
-    parser.add_argument("--clip", type=POSITIVE_FLOAT, default=5.0, help="gradient norm clipping")
-    parser.add_argument("--epochs", type=POSITIVE_INT, default=16, help="passes over the training text")
-    parser.add_argument("--dropout", type=PROBABILITY, default=0.2,
-                        help="on embeddings, between layers, before the decoder")
-    parser.add_argument("--tie-weights", action="store_true", help="decoder reuses the embedding table")
-    parser.add_argument("--limit", type=POSITIVE_INT, default=None,
-                        help="use only the first N characters (quick check; default: all)")
-    parser.add_argument("--max-steps", type=POSITIVE_INT, default=None,
-                        help="at most N chunks per epoch (quick check; default: all)")
-    parser.add_argument("--text", default=None, metavar="FILE",
-                        help="train on this UTF-8 text file (default: Hamlet)")
-    parser.add_argument("--prompt", default=None,
-                        help="prompt of the sample printed at the end (default: HAMLET for Hamlet, the start of "
-                             "--text otherwise)")
-    parser.add_argument("--sample-length", type=NON_NEGATIVE_INT, default=300,
-                        help="length of the sample printed at the end")
+    """Options of ``minigrad train charlm``: :data:`OPTIONS`."""
+    T.add_options(parser, OPTIONS)
 
 
 def train_from_args(args):
-    metrics = train(cell=args.cell, embed=args.embed, hidden=args.hidden, layers=args.layers,
-                    batch_size=args.batch_size, seq_len=args.seq_len, lr=args.lr, clip=args.clip,
-                    epochs=args.epochs, dropout=args.dropout, tie_weights=args.tie_weights, level=args.level,
-                    limit=args.limit, max_steps=args.max_steps, device=args.device, out=args.out or "runs/charlm",
-                    seed=args.seed, quiet=args.quiet, prompt=args.prompt, sample_length=args.sample_length,
-                    threads=args.threads or None, text_file=args.text, resume=args.resume,
-                    distributed=getattr(args, "distributed", False))
+    metrics = train(**T.options_from_args(OPTIONS, args))
     return 0 if math.isfinite(metrics["val_nats"]) else 1
 
 

@@ -15,6 +15,9 @@ import minigrad as mg
 from minigrad import nn
 from minigrad.nn import functional as F
 
+from . import parallel as P
+from . import training as T
+
 
 class LeNet5(nn.Module):
     """LeNet-5 for 1x28x28 digits (the W1 benchmark shape).
@@ -207,11 +210,24 @@ def random_shift(x, max_shift, background, rng):
     return np.ascontiguousarray(windows[np.arange(n), :, dy, dx])
 
 
-def train(model="lenet5", epochs=20, batch_size=32, lr=2e-3, device="cpu", out="runs/lenet", seed=0,
-          limit=None, quiet=False, data=None, shift=2, weight_decay=0.0, resume=None, distributed=False):
+OPTIONS = [
+    *T.common_options("lenet", monitor="test accuracy"),
+    T.Option("model", "lenet5", help="LeNet variant", choices=sorted(MODELS)),
+    T.Option("epochs", 20, T.POSITIVE_INT, "training epochs"),
+    T.Option("batch_size", 32, T.POSITIVE_INT, "images per training batch"),
+    T.Option("lr", 2e-3, T.POSITIVE_FLOAT, "Adam learning rate (cosine-annealed)"),
+    T.Option("shift", 2, T.int_option(0, 13), "random shifts of up to N pixels (0: none)"),
+    T.Option("weight_decay", 0.0, T.NON_NEGATIVE_FLOAT, "AdamW's decoupled weight decay"),
+    T.Option("limit", None, T.POSITIVE_INT, "train on the first N images only (quick check; default: all)"),
+]
+
+
+@T.takes_options(OPTIONS)
+def train(o, *, data=None):
     """Train a LeNet on ``mnist5k`` (4,000 train / 1,000 held-out digits), evaluating every epoch.
 
-    Adam (AdamW when ``weight_decay`` > 0) with a cosine-annealed learning rate; cross-entropy.
+    The keywords are :data:`OPTIONS` (``minigrad train lenet --help`` lists them).  Adam (AdamW when
+    ``weight_decay`` > 0) with a cosine-annealed learning rate; cross-entropy.
     Each training batch is moved by up to ``shift`` pixels (0: no augmentation):
     without it LeNet-5 fits the 4,000 training digits perfectly within 10 epochs
     and held-out accuracy stalls near 97% (seeds 0-2: 96.8-97.5% final; with
@@ -225,43 +241,33 @@ def train(model="lenet5", epochs=20, batch_size=32, lr=2e-3, device="cpu", out="
     ``distributed``: data-parallel over the ranks of ``mpiexec`` (``batch_size`` is the global batch).
     Returns the metrics dict (test accuracy of the final epoch, times, ...).
     """
-    from . import parallel as P  # noqa: PLC0415
-    from . import training as T  # noqa: PLC0415
-
+    device, quiet, shift = o.device, o.quiet, o.shift
     T.check_device(device)
-    run = P.Run(distributed, batch_size, seed)
+    run = P.Run(o.distributed, o.batch_size, o.seed)
     quiet = quiet or not run.is_main
-    config = {"task": "lenet", "model": model, "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
-              "shift": shift, "weight_decay": weight_decay}
-    mg.manual_seed(seed)
+    config = {"task": "lenet", "model": o.model, "epochs": o.epochs, "batch_size": o.batch_size, "lr": o.lr,
+              "seed": o.seed, "shift": shift, "weight_decay": o.weight_decay}
+    mg.manual_seed(o.seed)
     split = data if data is not None else mg.datasets.mnist5k()
     x_train, y_train = prepare_images(split.x_train, config), split.y_train
-    if limit:
-        x_train, y_train = x_train[:limit], y_train[:limit]
+    if o.limit:
+        x_train, y_train = x_train[:o.limit], y_train[:o.limit]
     x_test, y_test = prepare_images(split.x_test, config), split.y_test
-    train_loader = mg.data.DataLoader(mg.data.TensorDataset(x_train, y_train), batch_size=batch_size, shuffle=True)
+    train_loader = mg.data.DataLoader(mg.data.TensorDataset(x_train, y_train), batch_size=o.batch_size, shuffle=True)
     train_loader = run.shard(train_loader)  # distributed: this rank's rows of every batch
     test_loader = mg.data.DataLoader(mg.data.TensorDataset(x_test, y_test), batch_size=500)
 
     net = build_model(config).to(device)
-    optimizer = mg.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
+    optimizer = mg.optim.AdamW(net.parameters(), lr=o.lr, weight_decay=o.weight_decay)
     train_net = run.wrap(net)  # distributed: DistributedDataParallel(net)
     background = float(prepare_images(np.zeros((), np.float32), config))  # the value of an empty pixel
-    shift_rng = np.random.default_rng(seed + 7919 * run.rank)  # each rank its own shifts
-    scheduler = mg.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    history = T.History()
-    T.output_dir(out)
-    ckpt = os.path.join(out, f"{model}.npz")
-    generators = {"shift": shift_rng}
-    first = 1
-    if resume:
-        state, saved = T.resume_training(resume, "lenet", config, net, optimizer, scheduler, generators)
-        history, first = T.History(state["history"]["records"]), saved["epoch"] + 1
+    shift_rng = np.random.default_rng(o.seed + 7919 * run.rank)  # each rank its own shifts
+    scheduler = mg.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=o.epochs)
+    T.output_dir(o.out)
+    ckpt = os.path.join(o.out, f"{o.model}.npz")
     if not quiet:
-        print(f"{model}: {sum(p.numel() for p in net.parameters()):,} parameters; {len(x_train)} training and "
-              f"{len(x_test)} test images; device {device}; seed {seed}"
-              + (f"; resuming after epoch {first - 1}" if resume else ""), flush=True)
-    epoch_times = []
+        print(f"{o.model}: {sum(p.numel() for p in net.parameters()):,} parameters; {len(x_train)} training and "
+              f"{len(x_test)} test images; device {device}; seed {o.seed}", flush=True)
 
     def batch_loss(batch):
         x, y = batch
@@ -270,42 +276,36 @@ def train(model="lenet5", epochs=20, batch_size=32, lr=2e-3, device="cpu", out="
         x, y = x.to(device), y.to(device)
         return F.cross_entropy(train_net(x), y), y.shape[0]
 
-    def one_epoch(epoch):
-        train_loss, seconds = T.train_epoch(train_net, train_loader, optimizer, batch_loss,
-                                            desc=f"epoch {epoch}/{epochs}", quiet=quiet)
-        scheduler.step()
-        epoch_times.append(seconds)
+    def evaluate_epoch():
         test_loss, test_acc = T.evaluate_classifier(net, test_loader, device)
-        history.log(epoch=epoch, train_loss=train_loss, test_loss=test_loss, test_acc=test_acc)
-        T.save_checkpoint(ckpt, net, config, history, optimizer, resume=T.training_state(
-            epoch, optimizer, scheduler, generators, best=history.best("test_acc")))
-        if not quiet:
-            print(f"epoch {epoch:2d}: train loss {train_loss:.4f}  test loss {test_loss:.4f}  "
-                  f"test accuracy {test_acc:.2%}  ({epoch_times[-1]:.1f}s)", flush=True)
+        return {"test_loss": test_loss, "test_acc": test_acc}
 
-    T.run_epochs(first, epochs, one_epoch, ckpt)
-    curves = history.plot(os.path.join(out, f"{model}_curves.png"), title=f"{model} on mnist5k",
-                          groups=[["train_loss", "test_loss"], ["test_acc"]])
-    metrics = {"model": model, "test_accuracy": history.records[-1]["test_acc"],
-               "best_test_accuracy": history.best("test_acc"), "epochs": epochs, "seed": seed,
-               "seconds_per_epoch": float(np.mean(epoch_times)) if epoch_times else None, "checkpoint": ckpt,
-               "curves": curves}
-    T.write_json(os.path.join(out, f"{model}_metrics.json"), metrics)
+    def describe(r, seconds, improved):
+        return (f"epoch {r['epoch']:2d}: train loss {r['train_loss']:.4f}  test loss {r['test_loss']:.4f}  "
+                f"test accuracy {r['test_acc']:.2%}  ({seconds:.1f}s)")
+
+    done = T.fit(net, optimizer, train_loader, batch_loss, evaluate_epoch, task="lenet", config=config,
+                 epochs=o.epochs, checkpoint=ckpt, train_model=train_net, scheduler=scheduler, monitor="test_acc",
+                 patience=o.patience, generators={"shift": shift_rng}, resume=o.resume, quiet=quiet, device=device,
+                 threads=o.threads, describe=describe,
+                 curves=(os.path.join(o.out, f"{o.model}_curves.png"), f"{o.model} on mnist5k",
+                         [["train_loss", "test_loss"], ["test_acc"]]))
+    history = done.history
+    metrics = {"model": o.model, "test_accuracy": history.records[-1]["test_acc"] if history.records else None,
+               "best_test_accuracy": history.best("test_acc"), "epochs": o.epochs, "seed": o.seed,
+               "seconds_per_epoch": float(np.mean(done.epoch_times)) if done.epoch_times else None,
+               "checkpoint": ckpt, "curves": done.curves}
+    T.write_json(os.path.join(o.out, f"{o.model}_metrics.json"), metrics)
     if not quiet:
         print(f"final test accuracy {metrics['test_accuracy']:.2%}; checkpoint {ckpt}"
-              + (f"; curves {curves}" if curves else ""), flush=True)
+              + (f"; curves {done.curves}" if done.curves else ""), flush=True)
     return metrics
 
 
 def evaluate(checkpoint, device="cpu", data=None):
     """Reload a checkpoint written by :func:`train` and return its accuracy on the held-out digits."""
-    from . import training as T  # noqa: PLC0415
-
-    state = T.load_checkpoint(checkpoint, device="cpu", task="lenet")
+    net, state = T.load_model(checkpoint, "lenet", build_model, device)
     config = state["config"]
-    net = build_model(config)
-    net.load_state_dict(state["model"])
-    net.to(device)
     split = data if data is not None else mg.datasets.mnist5k()
     loader = mg.data.DataLoader(mg.data.TensorDataset(prepare_images(split.x_test, config), split.y_test),
                                 batch_size=500)
@@ -315,17 +315,8 @@ def evaluate(checkpoint, device="cpu", data=None):
 
 # ----------------------------------------------------------------------------- command line
 def add_train_arguments(parser):
-    """Options of ``minigrad train lenet``."""
-    parser.add_argument("--model", default="lenet5", choices=sorted(MODELS), help="LeNet variant")
-    from .training import NON_NEGATIVE_FLOAT, POSITIVE_FLOAT, POSITIVE_INT, int_option  # noqa: PLC0415
-
-    parser.add_argument("--epochs", type=POSITIVE_INT, default=20, help="training epochs")
-    parser.add_argument("--batch-size", type=POSITIVE_INT, default=32, help="images per training batch")
-    parser.add_argument("--lr", type=POSITIVE_FLOAT, default=2e-3, help="Adam learning rate (cosine-annealed)")
-    parser.add_argument("--shift", type=int_option(0, 13), default=2, help="random shifts of up to N pixels (0: none)")
-    parser.add_argument("--weight-decay", type=NON_NEGATIVE_FLOAT, default=0.0, help="AdamW's decoupled weight decay")
-    parser.add_argument("--limit", type=POSITIVE_INT, default=None,
-                        help="train on the first N images only (quick check; default: all)")
+    """Options of ``minigrad train lenet``: :data:`OPTIONS`."""
+    T.add_options(parser, OPTIONS)
 
 
 def summary_models():
@@ -338,10 +329,7 @@ def summary_models():
 
 
 def train_from_args(args):
-    metrics = train(model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                    device=args.device, out=args.out or "runs/lenet", seed=args.seed, limit=args.limit,
-                    quiet=args.quiet, shift=args.shift, weight_decay=args.weight_decay, resume=args.resume,
-                    distributed=getattr(args, "distributed", False))
+    metrics = train(**T.options_from_args(OPTIONS, args))
     return 0 if metrics["test_accuracy"] > 0 else 1
 
 

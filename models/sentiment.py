@@ -42,6 +42,9 @@ import minigrad as mg
 from minigrad import nn
 from minigrad.nn import functional as F
 
+from . import parallel as P
+from . import training as T
+
 LABELS = ("negative", "positive")  # label 0 = rotten, 1 = fresh
 
 # ----------------------------------------------------------------------------- the model
@@ -256,12 +259,39 @@ class WeightAverage:
         return state
 
 
-def train(cell="gru", hidden=128, embed_dim=50, num_layers=1, bidirectional=False, epochs=12, batch_size=64,
-          lr=2e-3, schedule="cosine", weight_decay=1e-5, dropout=0.5, freeze=False, glove=True, min_count=1,
-          val_fraction=0.1, patience=4, clip=5.0, average=0.0, device="cpu", out="runs/sentiment", seed=0,
-          limit=None, quiet=False, data=None, vectors=None, resume=None, gru_form="cudnn", distributed=False):
+OPTIONS = [
+    *T.common_options("sentiment", threads=1, patience=4, monitor="validation accuracy"),
+    T.Option("cell", "gru", help="recurrent cell", choices=sorted(CELLS)),
+    T.Option("gru_form", "cudnn", choices=sorted(GRU_FORMS),
+             help="GRU equations: cudnn (PyTorch's, reset after W_hn h; default) or textbook "
+                  "(Cho et al.'s, reset applied to h before W_hn)"),
+    T.Option("hidden", 128, T.POSITIVE_INT, "hidden state size"),
+    T.Option("num_layers", 1, T.POSITIVE_INT, "stacked recurrent layers", flag="--layers"),
+    T.Option("bidirectional", False, help="read snippets in both directions"),
+    T.Option("epochs", 12, T.POSITIVE_INT, "at most this many epochs"),
+    T.Option("batch_size", 64, T.POSITIVE_INT, "snippets per training batch"),
+    T.Option("lr", 2e-3, T.POSITIVE_FLOAT, "Adam learning rate"),
+    T.Option("schedule", "cosine", choices=["cosine", "constant"],
+             help="learning rate: cosine-annealed to 0 over --epochs (default) or constant"),
+    T.Option("weight_decay", 1e-5, T.NON_NEGATIVE_FLOAT, "Adam's L2 penalty"),
+    T.Option("dropout", 0.5, T.PROBABILITY, "dropout on embeddings and final state"),
+    T.Option("average", 0.0, T.PROBABILITY,
+             "evaluate and save a moving average of the weights with this decay, e.g. 0.99 (0: off)"),
+    T.Option("freeze", False, help="keep the GloVe embeddings fixed"),
+    T.Option("glove", True, help="random embeddings instead of GloVe", flag="--no-glove"),
+    T.Option("embed_dim", 50, T.POSITIVE_INT, "embedding size with --no-glove"),
+    T.Option("min_count", 1, T.POSITIVE_INT, "keep words seen at least this often"),
+    T.Option("limit", None, T.POSITIVE_INT, "train on the first N snippets only (quick check; default: all)"),
+    T.Option("val_fraction", 0.1, help="the part of the training snippets held out for validation", cli=False),
+    T.Option("clip", 5.0, help="gradient norm clipping", cli=False),
+]
+
+
+@T.takes_options(OPTIONS)
+def train(o, *, data=None, vectors=None):
     """Train a :class:`SentimentRNN` on the fixed Rotten Tomatoes split; keep the best-validation epoch.
 
+    The keywords are :data:`OPTIONS` (``minigrad train sentiment --help`` lists them).
     Adam (``lr``, cosine-annealed to 0 over ``epochs`` unless
     ``schedule="constant"``; L2 ``weight_decay``), cross-entropy, dropout on
     the embeddings and the final state, gradient norm clipped to ``clip``.
@@ -285,39 +315,38 @@ def train(cell="gru", hidden=128, embed_dim=50, num_layers=1, bidirectional=Fals
     ``vectors``: ``(words, array)`` instead of GloVe.  Returns the metrics
     dict (``test_accuracy`` is the best-validation epoch's).
     """
-    from . import parallel as P  # noqa: PLC0415
-    from . import training as T  # noqa: PLC0415
-
+    device, seed, cell, embed_dim = o.device, o.seed, o.cell, o.embed_dim
     T.check_device(device)
-    run = P.Run(distributed, batch_size, seed)
-    quiet = quiet or not run.is_main
+    run = P.Run(o.distributed, o.batch_size, seed)
+    quiet = o.quiet or not run.is_main
     mg.manual_seed(seed)
     split = data if data is not None else mg.datasets.rotten_tomatoes_split()
     train_texts, train_labels = list(split.train_texts), np.asarray(split.train_labels, dtype=np.int64)
-    if limit:
-        train_texts, train_labels = train_texts[:limit], train_labels[:limit]
+    if o.limit:
+        train_texts, train_labels = train_texts[:o.limit], train_labels[:o.limit]
     # Hold out a validation part of the training snippets (fixed by the seed) to choose the epoch.
     order = np.random.default_rng(seed).permutation(len(train_texts))
-    n_val = int(round(val_fraction * len(train_texts))) if val_fraction else 0
+    n_val = int(round(o.val_fraction * len(train_texts))) if o.val_fraction else 0
     val_idx, fit_idx = order[:n_val], order[n_val:]
     fit_texts = [train_texts[i] for i in fit_idx]
-    vocab = mg.data.Vocab.build([tokenize(t) for t in fit_texts], min_count=min_count)
+    vocab = mg.data.Vocab.build([tokenize(t) for t in fit_texts], min_count=o.min_count)
 
     pretrained, coverage = None, None
-    if glove:
+    if o.glove:
         pretrained, coverage = pretrained_table(vocab, vectors, seed=seed)
         embed_dim = pretrained.shape[1]
-    if gru_form not in GRU_FORMS:
-        raise ValueError(f"sentiment.train: gru_form must be one of {sorted(GRU_FORMS)}, got {gru_form!r}")
-    config = {"task": "sentiment", "cell": cell, "gru_form": gru_form, "hidden": hidden, "embed_dim": embed_dim,
-              "num_layers": num_layers,
-              "bidirectional": bidirectional, "dropout": dropout, "freeze": freeze, "glove": glove,
-              "epochs": epochs, "batch_size": batch_size, "lr": lr, "schedule": schedule,
-              "weight_decay": weight_decay, "average": average, "min_count": min_count,
-              "val_fraction": val_fraction, "seed": seed, "labels": list(LABELS), "vocab": vocab.state_dict()}
+    if o.gru_form not in GRU_FORMS:
+        raise ValueError(f"sentiment.train: gru_form must be one of {sorted(GRU_FORMS)}, got {o.gru_form!r}")
+    config = {"task": "sentiment", "cell": cell, "gru_form": o.gru_form, "hidden": o.hidden, "embed_dim": embed_dim,
+              "num_layers": o.num_layers,
+              "bidirectional": o.bidirectional, "dropout": o.dropout, "freeze": o.freeze, "glove": o.glove,
+              "epochs": o.epochs, "batch_size": o.batch_size, "lr": o.lr, "schedule": o.schedule,
+              "weight_decay": o.weight_decay, "average": o.average, "min_count": o.min_count,
+              "val_fraction": o.val_fraction, "seed": seed, "labels": list(LABELS), "vocab": vocab.state_dict()}
 
     fit_ids = encode_texts(fit_texts, vocab)
-    train_loader = BucketBatches(fit_ids, train_labels[fit_idx], batch_size, np.random.default_rng(seed + 1))
+    train_loader = BucketBatches(fit_ids, train_labels[fit_idx], o.batch_size, np.random.default_rng(seed + 1))
+    generators = {"batches": train_loader.generator}
     train_loader = run.shard(train_loader)  # distributed: this rank's rows of every batch
     val_loader = _eval_loader(encode_texts([train_texts[i] for i in val_idx], vocab), train_labels[val_idx]) \
         if n_val else None
@@ -325,37 +354,28 @@ def train(cell="gru", hidden=128, embed_dim=50, num_layers=1, bidirectional=Fals
 
     net = build_model(config, pretrained=pretrained).to(device)
     params = [p for p in net.parameters() if p.requires_grad]
-    optimizer = mg.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    optimizer = mg.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
     train_net = run.wrap(net)  # distributed: DistributedDataParallel(net)
-    if schedule not in ("constant", "cosine"):
-        raise ValueError(f"sentiment.train: schedule must be 'constant' or 'cosine', got {schedule!r}")
-    scheduler = mg.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs) if schedule == "cosine" else None
-    history = T.History()
-    T.output_dir(out)
-    ckpt = os.path.join(out, "sentiment.npz")
+    if o.schedule not in ("constant", "cosine"):
+        raise ValueError(f"sentiment.train: schedule must be 'constant' or 'cosine', got {o.schedule!r}")
+    scheduler = mg.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=o.epochs) if o.schedule == "cosine" else None
+    T.output_dir(o.out)
+    ckpt = os.path.join(o.out, "sentiment.npz")
     if not quiet:
         found = f"; {coverage:.1%} of its words have GloVe vectors" if coverage is not None else ""
-        form = f" ({gru_form} form)" if cell == "gru" else ""
-        print(f"sentiment {cell}{form}{' bidirectional' if bidirectional else ''} {hidden}: "
+        form = f" ({o.gru_form} form)" if cell == "gru" else ""
+        print(f"sentiment {cell}{form}{' bidirectional' if o.bidirectional else ''} {o.hidden}: "
               f"{sum(p.numel() for p in params):,} trainable parameters"
-              f"{' (embeddings frozen)' if freeze else ''}; vocabulary {len(vocab):,} words{found}; "
+              f"{' (embeddings frozen)' if o.freeze else ''}; vocabulary {len(vocab):,} words{found}; "
               f"{len(fit_idx)} train / {n_val} validation / {len(split.test_texts)} test snippets; "
               f"device {device}; seed {seed}", flush=True)
 
-    averager = WeightAverage(net, average) if average else None
-    best = {"epoch": 0, "val_acc": -1.0, "test_acc": None}
-    epoch_times, stale, best_state = [], 0, None
-    generators = {"batches": train_loader.generator}
-    first = 1
-    if resume:
-        state, saved = T.resume_training(resume, "sentiment", config, net, optimizer, scheduler, generators)
-        history, first, best = T.History(state["history"]["records"]), saved["epoch"] + 1, saved["best"]
-        stale, best_state = saved["extra"]["stale"], {k: v.data.copy() for k, v in state["model"].items()}
-        if averager is not None:
-            averager.updates = saved["extra"]["average_updates"]
-            averager.shadow = {k: mg.tensor(v, device=device).data.copy() for k, v in saved["extra"]["average"].items()}
-        if not quiet:
-            print(f"resuming after epoch {first - 1}", flush=True)
+    averager = WeightAverage(net, o.average) if o.average else None
+    correct = seen = 0
+
+    def begin_epoch():
+        nonlocal correct, seen
+        correct, seen = 0, 0
 
     def batch_loss(batch):
         nonlocal correct, seen
@@ -366,95 +386,75 @@ def train(cell="gru", hidden=128, embed_dim=50, num_layers=1, bidirectional=Fals
         seen += y.shape[0]
         return F.cross_entropy(logits, y), y.shape[0]
 
-    def one_epoch(epoch):
-        nonlocal correct, seen, best, best_state, stale
-        correct, seen = 0, 0
-        train_loss, seconds = T.train_epoch(
-            train_net, train_loader, optimizer, batch_loss, desc=f"epoch {epoch}/{epochs}", quiet=quiet, clip=clip,
-            show=lambda loss: {"loss": loss, "acc": correct / seen},
-            after_step=averager.update if averager is not None else None)
-        if scheduler is not None:
-            scheduler.step()
-        epoch_times.append(seconds)
-        record = {"epoch": epoch, "train_loss": train_loss, "train_acc": correct / seen}
+    def evaluate_epoch():
+        record = {"train_acc": correct / seen}
         if averager is not None:  # evaluate (and keep) the averaged weights; train on with the live ones
             live = {k: v.data.copy() for k, v in net.state_dict().items()}
             net.load_state_dict(averager.averaged())
         if val_loader is not None:
             record["val_loss"], record["val_acc"] = T.evaluate_classifier(net, val_loader, device)
         record["test_loss"], record["test_acc"] = T.evaluate_classifier(net, test_loader, device)
-        history.log(**record)
-        # Without a validation part, the last epoch is the one kept.
-        score = record.get("val_acc", epoch)
-        improved = score > best["val_acc"]
-        if improved:
-            best = {"epoch": epoch, "val_acc": score, "test_acc": record["test_acc"]}
-            best_state = {k: v.data.copy() for k, v in net.state_dict().items()}
-            stale = 0
-        else:
-            stale += 1
         if averager is not None:
             net.load_state_dict(live)
-        # The checkpoint keeps the best epoch's weights; the live ones travel in its training state.
-        extra = {"stale": stale}
-        if averager is not None:
-            extra.update(average=dict(averager.shadow), average_updates=averager.updates)
-        T.save_checkpoint(ckpt, net, config, history, extra={"best_epoch": best["epoch"]},
-                          model_state={k: mg.tensor(v) for k, v in best_state.items()},
-                          resume=T.training_state(epoch, optimizer, scheduler, generators, best=best,
-                                                  model=net.state_dict(), extra=extra))
-        if not quiet:
-            val = f"val acc {record['val_acc']:.2%}  " if "val_acc" in record else ""
-            print(f"epoch {epoch:2d}: train loss {record['train_loss']:.4f}  train acc {record['train_acc']:.2%}  "
-                  f"{val}test acc {record['test_acc']:.2%}  ({epoch_times[-1]:.1f}s)"
-                  f"{'  *best*' if improved and val_loader is not None else ''}", flush=True)
-        if patience and val_loader is not None and stale >= patience:
-            if not quiet:
-                print(f"no validation improvement for {patience} epochs: stopping", flush=True)
-            return False
-        return True
+        return record
 
-    correct = seen = 0
-    if not (patience and val_loader is not None and stale >= patience):  # a resumed run may have stopped already
-        T.run_epochs(first, epochs, one_epoch, ckpt)
-    if best_state is None:  # no epoch ran
-        best_state = {k: v.data.copy() for k, v in net.state_dict().items()}
-        T.save_checkpoint(ckpt, net, config, history, extra={"best_epoch": best["epoch"]})
-    net.load_state_dict(best_state)
-    curves = history.plot(os.path.join(out, "sentiment_curves.png"), title=f"sentiment {cell} on rotten tomatoes",
-                          groups=[[k for k in ("train_loss", "val_loss", "test_loss") if history.column(k)],
-                                  [k for k in ("train_acc", "val_acc", "test_acc") if history.column(k)]])
-    metrics = {"cell": cell, "gru_form": gru_form if cell == "gru" else None, "hidden": hidden,
-               "bidirectional": bidirectional, "freeze": freeze,
-               "test_accuracy": best["test_acc"], "best_epoch": best["epoch"],
-               "val_accuracy": best["val_acc"] if val_loader is not None else None,
-               "last_epoch_test_accuracy": history.records[-1]["test_acc"], "epochs_run": len(history.records),
+    def kept_weights():  # the weights evaluated: the averaged ones when averaging
+        weights = averager.averaged() if averager is not None else net.state_dict()
+        return {k: mg.tensor(v).detach().clone() for k, v in weights.items()}
+
+    def averager_state():
+        return {"average": dict(averager.shadow), "average_updates": averager.updates} if averager else {}
+
+    def restore_averager(state):
+        if averager is not None:
+            averager.updates = state["average_updates"]
+            averager.shadow = {k: mg.tensor(v, device=device).data.copy() for k, v in state["average"].items()}
+
+    def describe(r, seconds, improved):
+        val = f"val acc {r['val_acc']:.2%}  " if "val_acc" in r else ""
+        return (f"epoch {r['epoch']:2d}: train loss {r['train_loss']:.4f}  train acc {r['train_acc']:.2%}  "
+                f"{val}test acc {r['test_acc']:.2%}  ({seconds:.1f}s)"
+                f"{'  *best*' if improved and val_loader is not None else ''}")
+
+    # Without a validation part, the last epoch is the one kept.
+    done = T.fit(net, optimizer, train_loader, batch_loss, evaluate_epoch, task="sentiment", config=config,
+                 epochs=o.epochs, checkpoint=ckpt, train_model=train_net, scheduler=scheduler, clip=o.clip,
+                 after_step=averager.update if averager is not None else None, begin_epoch=begin_epoch,
+                 show=lambda loss: {"loss": loss, "acc": correct / seen},
+                 monitor="val_acc" if val_loader is not None else None, keep="best", kept_weights=kept_weights,
+                 patience=o.patience, trainer_state=averager_state, restore=restore_averager, generators=generators,
+                 resume=o.resume, quiet=quiet, device=device, threads=o.threads, describe=describe,
+                 curves=(os.path.join(o.out, "sentiment_curves.png"), f"sentiment {cell} on rotten tomatoes",
+                         [["train_loss", "val_loss", "test_loss"], ["train_acc", "val_acc", "test_acc"]]))
+    history = done.history
+    best = next((r for r in history.records if r["epoch"] == done.best_epoch), {})
+    epoch_times = done.epoch_times
+    metrics = {"cell": cell, "gru_form": o.gru_form if cell == "gru" else None, "hidden": o.hidden,
+               "bidirectional": o.bidirectional, "freeze": o.freeze,
+               "test_accuracy": best.get("test_acc"), "best_epoch": done.best_epoch,
+               "val_accuracy": best.get("val_acc"),
+               "last_epoch_test_accuracy": history.records[-1]["test_acc"] if history.records else None,
+               "epochs_run": len(history.records),
                "seed": seed, "seconds_per_epoch": float(np.mean(epoch_times)) if epoch_times else None,
                "seconds_total": float(np.sum(epoch_times)), "vocab_size": len(vocab), "glove_coverage": coverage,
-               "checkpoint": ckpt, "curves": curves}
-    T.write_json(os.path.join(out, "sentiment_metrics.json"), metrics)
-    if not quiet:
-        print(f"best epoch {best['epoch']}: test accuracy {best['test_acc']:.2%} on {len(split.test_texts)} test "
-              f"snippets; checkpoint {ckpt}" + (f"; curves {curves}" if curves else ""), flush=True)
+               "checkpoint": ckpt, "curves": done.curves}
+    T.write_json(os.path.join(o.out, "sentiment_metrics.json"), metrics)
+    if not quiet and best:
+        print(f"best epoch {done.best_epoch}: test accuracy {best['test_acc']:.2%} on {len(split.test_texts)} test "
+              f"snippets; checkpoint {ckpt}" + (f"; curves {done.curves}" if done.curves else ""), flush=True)
     return metrics
 
 
 def load(checkpoint, device="cpu"):
     """(model in eval mode, vocab, config) from a checkpoint written by :func:`train`."""
-    from . import training as T  # noqa: PLC0415
-
-    state = T.load_checkpoint(checkpoint, device="cpu", task="sentiment")
+    net, state = T.load_model(checkpoint, "sentiment", build_model, device)
     config = state["config"]
-    net = build_model(config)
-    net.load_state_dict(state["model"])
-    net.to(device).eval()
+    net.eval()
     return net, mg.data.Vocab.from_state_dict(config["vocab"]), config
 
 
 def evaluate(checkpoint, device="cpu", data=None):
     """Reload a checkpoint and return its accuracy and loss on the 1,280 test snippets (or ``data``'s test part)."""
-    from . import training as T  # noqa: PLC0415
-
     net, vocab, config = load(checkpoint, device)
     split = data if data is not None else mg.datasets.rotten_tomatoes_split()
     loader = _eval_loader(encode_texts(split.test_texts, vocab), split.test_labels)
@@ -474,43 +474,12 @@ def predict(net, vocab, texts, device="cpu"):
 
 # ----------------------------------------------------------------------------- command line
 def add_train_arguments(parser):
-    """Options of ``minigrad train sentiment``."""
-    from .training import NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, PROBABILITY  # noqa: PLC0415
-
-    parser.add_argument("--cell", default="gru", choices=sorted(CELLS), help="recurrent cell")
-    parser.add_argument("--gru-form", default="cudnn", choices=sorted(GRU_FORMS),
-                        help="GRU equations: cudnn (PyTorch's, reset after W_hn h; default) or textbook "
-                             "(Cho et al.'s, reset applied to h before W_hn)")
-    parser.add_argument("--hidden", type=POSITIVE_INT, default=128, help="hidden state size")
-    parser.add_argument("--layers", type=POSITIVE_INT, default=1, help="stacked recurrent layers")
-    parser.add_argument("--bidirectional", action="store_true", help="read snippets in both directions")
-    parser.add_argument("--epochs", type=POSITIVE_INT, default=12, help="at most this many epochs")
-    parser.add_argument("--batch-size", type=POSITIVE_INT, default=64, help="snippets per training batch")
-    parser.add_argument("--lr", type=POSITIVE_FLOAT, default=2e-3, help="Adam learning rate")
-    parser.add_argument("--schedule", default="cosine", choices=["cosine", "constant"],
-                        help="learning rate: cosine-annealed to 0 over --epochs (default) or constant")
-    parser.add_argument("--weight-decay", type=NON_NEGATIVE_FLOAT, default=1e-5, help="Adam's L2 penalty")
-    parser.add_argument("--dropout", type=PROBABILITY, default=0.5, help="dropout on embeddings and final state")
-    parser.add_argument("--average", type=PROBABILITY, default=0.0,
-                        help="evaluate and save a moving average of the weights with this decay, e.g. 0.99 (0: off)")
-    parser.add_argument("--freeze", action="store_true", help="keep the GloVe embeddings fixed")
-    parser.add_argument("--no-glove", action="store_true", help="random embeddings instead of GloVe")
-    parser.add_argument("--embed-dim", type=POSITIVE_INT, default=50, help="embedding size with --no-glove")
-    parser.add_argument("--min-count", type=POSITIVE_INT, default=1, help="keep words seen at least this often")
-    parser.add_argument("--patience", type=NON_NEGATIVE_INT, default=4,
-                        help="stop after this many epochs without a better validation accuracy (0: never)")
-    parser.add_argument("--limit", type=POSITIVE_INT, default=None,
-                        help="train on the first N snippets only (quick check; default: all)")
+    """Options of ``minigrad train sentiment``: :data:`OPTIONS`."""
+    T.add_options(parser, OPTIONS)
 
 
 def train_from_args(args):
-    metrics = train(cell=args.cell, hidden=args.hidden, num_layers=args.layers, bidirectional=args.bidirectional,
-                    epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule,
-                    weight_decay=args.weight_decay, average=args.average, dropout=args.dropout, freeze=args.freeze,
-                    glove=not args.no_glove, embed_dim=args.embed_dim, min_count=args.min_count,
-                    patience=args.patience, device=args.device, out=args.out or "runs/sentiment", seed=args.seed,
-                    limit=args.limit, quiet=args.quiet, resume=args.resume, gru_form=args.gru_form,
-                    distributed=getattr(args, "distributed", False))
+    metrics = train(**T.options_from_args(OPTIONS, args))
     return 0 if metrics["test_accuracy"] is not None else 1
 
 

@@ -53,6 +53,9 @@ import minigrad as mg
 from minigrad import nn
 from minigrad.nn import functional as F
 
+from . import parallel as P
+from . import training as T
+
 CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
 ATTENTION = ("none", "additive", "dot")
 SPECIALS = ["<pad>", "<sos>", "<eos>"]
@@ -357,12 +360,37 @@ def exact_match(model, pairs, vocab, device="cpu"):
 
 
 # ----------------------------------------------------------------------------- training
-def train(task="reverse", cell="gru", embed=32, hidden=128, layers=1, bidirectional=True, epochs=None, batch_size=64,
-          lr=3e-3, n_train=None, n_test=1000, device="cpu", out="runs/seq2seq", seed=0, limit=None, quiet=False,
-          examples=6, attention="none", min_len=None, max_len=None, alignments=4, resume=None,
-          distributed=False):
+OPTIONS = [
+    *T.common_options("seq2seq", threads=1, monitor="held-out exact match"),
+    T.Option("task", "reverse", choices=sorted(TASKS), help="reverse (1234 -> 4321) or add (123+45 -> 168)"),
+    T.Option("cell", "gru", help="recurrent cell", choices=sorted(CELLS)),
+    T.Option("embed", 32, T.POSITIVE_INT, "embedding size"),
+    T.Option("hidden", 128, T.POSITIVE_INT, "hidden state size"),
+    T.Option("layers", 1, T.POSITIVE_INT, "stacked recurrent layers"),
+    T.Option("bidirectional", True, flag="--unidirectional",
+             help="encode the source left to right only (default: a bidirectional encoder)"),
+    T.Option("epochs", None, T.POSITIVE_INT, "training epochs (default: 10 for reverse, 15 for add)"),
+    T.Option("batch_size", 64, T.POSITIVE_INT, "pairs per training batch"),
+    T.Option("lr", 3e-3, T.POSITIVE_FLOAT, "Adam learning rate (cosine-annealed)"),
+    T.Option("n_train", None, T.POSITIVE_INT, "generated training pairs (default: 20,000 for reverse, 50,000 for add)",
+             flag="--train-size"),
+    T.Option("n_test", 1000, T.POSITIVE_INT, "held-out pairs", flag="--test-size"),
+    T.Option("limit", None, T.POSITIVE_INT, "train on the first N pairs only (quick check; default: all)"),
+    T.Option("attention", "none", choices=ATTENTION,
+             help="none: the decoder sees the encoder's final state only; additive (Bahdanau) or dot: "
+                  "at every step it looks back at all the encoder's outputs (default none)"),
+    T.Option("min_len", None, T.POSITIVE_INT, "shortest string to reverse (default 1)"),
+    T.Option("max_len", None, T.POSITIVE_INT, "longest string to reverse (default 8)"),
+    T.Option("examples", 6, help="held-out decodings printed at the end", cli=False),
+    T.Option("alignments", 4, help="held-out strings whose attention weights are drawn", cli=False),
+]
+
+
+@T.takes_options(OPTIONS)
+def train(o):
     """Train a :class:`Seq2Seq` on ``task`` ('reverse' or 'add'); returns the metrics dict.
 
+    The keywords are :data:`OPTIONS` (``minigrad train seq2seq --help`` lists them).
     ``n_train`` generated training pairs and ``n_test`` held-out pairs, all
     with distinct sources (``epochs`` and ``n_train`` default to the task's
     ``TASK_DEFAULTS``).  ``bidirectional``: the encoder reads both ways
@@ -379,46 +407,43 @@ def train(task="reverse", cell="gru", embed=32, hidden=128, layers=1, bidirectio
     strings as heatmaps (needs matplotlib).  Prints ``examples`` held-out
     decodings at the end.
     """
-    from . import parallel as P  # noqa: PLC0415
-    from . import training as T  # noqa: PLC0415
-
+    device, seed, task, cell, attention = o.device, o.seed, o.task, o.cell, o.attention
     T.check_device(device)
-    run = P.Run(distributed, batch_size, seed)
-    quiet = quiet or not run.is_main
+    run = P.Run(o.distributed, o.batch_size, seed)
+    quiet = o.quiet or not run.is_main
     started = time.perf_counter()
     if task not in TASKS:
         raise ValueError(f"seq2seq: task must be one of {sorted(TASKS)}, got {task!r}")
-    epochs = TASK_DEFAULTS[task]["epochs"] if epochs is None else epochs
-    n_train = TASK_DEFAULTS[task]["n_train"] if n_train is None else n_train
+    epochs = TASK_DEFAULTS[task]["epochs"] if o.epochs is None else o.epochs
+    n_train = TASK_DEFAULTS[task]["n_train"] if o.n_train is None else o.n_train
     if attention not in ATTENTION:
         raise ValueError(f"seq2seq: attention must be one of {', '.join(ATTENTION)}; got {attention!r}")
-    lengths = {k: v for k, v in task_options(task, min_len, max_len).items() if k in ("min_len", "max_len")}
+    lengths = {k: v for k, v in task_options(task, o.min_len, o.max_len).items() if k in ("min_len", "max_len")}
     vocab = make_vocab()
-    config = {"task": "seq2seq", "problem": task, "attention": attention, **lengths, "cell": cell, "embed": int(embed), "hidden": int(hidden),
-              "layers": int(layers), "bidirectional": bool(bidirectional), "epochs": int(epochs),
-              "batch_size": int(batch_size), "lr": float(lr), "n_train": int(n_train), "n_test": int(n_test),
-              "seed": int(seed), "vocab": vocab.state_dict()}
+    config = {"task": "seq2seq", "problem": task, "attention": attention, **lengths, "cell": cell,
+              "embed": int(o.embed), "hidden": int(o.hidden), "layers": int(o.layers),
+              "bidirectional": bool(o.bidirectional), "epochs": int(epochs), "batch_size": int(o.batch_size),
+              "lr": float(o.lr), "n_train": int(n_train), "n_test": int(o.n_test), "seed": int(seed),
+              "vocab": vocab.state_dict()}
     mg.manual_seed(seed)
-    train_pairs, test_pairs = make_pairs(task, n_train, n_test, seed, **lengths)
-    if limit:
-        train_pairs = train_pairs[:limit]
+    train_pairs, test_pairs = make_pairs(task, n_train, o.n_test, seed, **lengths)
+    if o.limit:
+        train_pairs = train_pairs[:o.limit]
     arrays = encode_pairs(train_pairs, vocab)
-    loader = mg.data.DataLoader(mg.data.TensorDataset(*arrays), batch_size=batch_size, shuffle=True)
+    loader = mg.data.DataLoader(mg.data.TensorDataset(*arrays), batch_size=o.batch_size, shuffle=True)
     loader = run.shard(loader)  # distributed: this rank's rows of every batch
 
     model = build_model(config).to(device)
-    optimizer = mg.optim.Adam(model.parameters(), lr=lr)
+    optimizer = mg.optim.Adam(model.parameters(), lr=o.lr)
     train_model = run.wrap(model)  # distributed: DistributedDataParallel(model)
     scheduler = mg.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, 1))
-    history = T.History()
-    T.output_dir(out)
+    T.output_dir(o.out)
     name = f"seq2seq_{task}"
     if not quiet:
         print(f"seq2seq {task} ({describe_task(task, **lengths)}): {len(train_pairs)} training / "
-              f"{len(test_pairs)} held-out pairs; {'bidirectional ' if bidirectional else ''}{cell} encoder, "
-              f"hidden {hidden}, attention {attention}; "
+              f"{len(test_pairs)} held-out pairs; {'bidirectional ' if o.bidirectional else ''}{cell} encoder, "
+              f"hidden {o.hidden}, attention {attention}; "
               f"{sum(p.numel() for p in model.parameters()):,} parameters; device {device}; seed {seed}", flush=True)
-    epoch_times = []
 
     def batch_loss(batch):
         src, src_len, tgt_in, tgt_out = batch
@@ -427,58 +452,51 @@ def train(task="reverse", cell="gru", embed=32, hidden=128, layers=1, bidirectio
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt_out.reshape(-1), ignore_index=vocab.pad_id)
         return loss, int((tgt_out != vocab.pad_id).sum().item())  # the mean is over the real characters
 
-    best_ckpt, best_accuracy, decoded = os.path.join(out, f"{name}_best.npz"), -1.0, None
-    # The checkpoint is rewritten after every epoch with what `resume` needs to continue the run.
-    ckpt, first = os.path.join(out, f"{name}.npz"), 1
-    if resume:
-        state, saved = T.resume_training(resume, "seq2seq", config, model, optimizer, scheduler)
-        history, first, best_accuracy = T.History(state["history"]["records"]), saved["epoch"] + 1, saved["best"]
+    accuracy, decoded = None, None
 
-    def one_epoch(epoch):
-        nonlocal best_accuracy, accuracy, decoded
-        train_loss, seconds = T.train_epoch(train_model, loader, optimizer, batch_loss,
-                                            desc=f"epoch {epoch}/{epochs}", quiet=quiet, clip=1.0)
-        scheduler.step()
-        epoch_times.append(seconds)
+    def evaluate_epoch():
+        nonlocal accuracy, decoded
         accuracy, decoded = exact_match(model, test_pairs, vocab, device)
-        history.log(epoch=epoch, train_loss=train_loss, exact_match=accuracy)
-        if accuracy > best_accuracy:  # one bad late epoch (a gradient spike) must not cost the run its result
-            best_accuracy = accuracy
-            T.save_checkpoint(best_ckpt, model, config, history)
-        T.save_checkpoint(ckpt, model, config, history, optimizer,
-                          resume=T.training_state(epoch, optimizer, scheduler, best=best_accuracy))
-        if not quiet:
-            print(f"epoch {epoch:2d}: train loss {train_loss:.4f} per character  held-out exact match "
-                  f"{accuracy:.2%}  ({epoch_times[-1]:.1f}s)", flush=True)
+        return {"exact_match": accuracy}
 
-    accuracy = None
-    T.run_epochs(first, epochs, one_epoch, ckpt)
+    def describe(r, seconds, improved):
+        return (f"epoch {r['epoch']:2d}: train loss {r['train_loss']:.4f} per character  held-out exact match "
+                f"{r['exact_match']:.2%}  ({seconds:.1f}s)")
+
+    # The checkpoint holds the last epoch; one bad late epoch (a gradient spike) must not cost the run its
+    # result, so the best one is kept beside it.
+    best_ckpt, ckpt = os.path.join(o.out, f"{name}_best.npz"), os.path.join(o.out, f"{name}.npz")
+    done = T.fit(model, optimizer, loader, batch_loss, evaluate_epoch, task="seq2seq", config=config, epochs=epochs,
+                 checkpoint=ckpt, train_model=train_model, scheduler=scheduler, clip=1.0, monitor="exact_match",
+                 best_checkpoint=best_ckpt, patience=o.patience, resume=o.resume, quiet=quiet, device=device,
+                 threads=o.threads, describe=describe,
+                 curves=(os.path.join(o.out, f"{name}_curves.png"), f"seq2seq {task}",
+                         [["train_loss"], ["exact_match"]]))
+    history = done.history
     if decoded is None:  # no epoch ran
         accuracy, decoded = exact_match(model, test_pairs, vocab, device)
-    if first > epochs and not resume:
-        T.save_checkpoint(ckpt, model, config, history, optimizer)
-    curves = history.plot(os.path.join(out, f"{name}_curves.png"), title=f"seq2seq {task}",
-                          groups=[["train_loss"], ["exact_match"]])
     heatmap = None
-    if attention != "none" and alignments and run.is_main:  # distributed: rank 0 writes
-        shown = test_pairs[:alignments]
-        heatmap = plot_alignments(model, shown, vocab, os.path.join(out, f"{name}_attention.png"), device)
+    if attention != "none" and o.alignments and run.is_main:  # distributed: rank 0 writes
+        shown = test_pairs[:o.alignments]
+        heatmap = plot_alignments(model, shown, vocab, os.path.join(o.out, f"{name}_attention.png"), device)
         if heatmap is None and not quiet:
             print("matplotlib is not installed (pip install minigrad[plot]): no attention heatmap", flush=True)
-    samples = [{"source": s, "target": t, "decoded": d} for (s, t), d in zip(test_pairs[:examples], decoded)]
+    samples = [{"source": s, "target": t, "decoded": d} for (s, t), d in zip(test_pairs[:o.examples], decoded)]
     metrics = {"task": task, "exact_match": accuracy, "best_exact_match": history.best("exact_match"),
                "held_out": len(test_pairs), "train_pairs": len(train_pairs), "epochs": epochs, "seed": seed,
-               "cell": cell, "hidden": hidden, "seconds_per_epoch": float(np.mean(epoch_times)) if epoch_times else 0.0,
+               "cell": cell, "hidden": o.hidden,
+               "seconds_per_epoch": float(np.mean(done.epoch_times)) if done.epoch_times else 0.0,
                "seconds_total": time.perf_counter() - started, "examples": samples, "checkpoint": ckpt,
-               "curves": curves, "attention": attention, "min_len": lengths.get("min_len"),
+               "curves": done.curves, "attention": attention, "min_len": lengths.get("min_len"),
                "max_len": lengths.get("max_len"), "best_checkpoint": best_ckpt if epochs else None,
                "alignments": heatmap}
-    T.write_json(os.path.join(out, f"{name}_metrics.json"), metrics)
+    T.write_json(os.path.join(o.out, f"{name}_metrics.json"), metrics)
     if not quiet:
         print(format_examples(samples))
         print(f"held-out exact match {accuracy:.2%} ({len(test_pairs)} pairs; best epoch "
               f"{history.best('exact_match') or 0:.2%}); checkpoint {ckpt}"
-              + (f"; curves {curves}" if curves else "") + (f"; attention {heatmap}" if heatmap else ""), flush=True)
+              + (f"; curves {done.curves}" if done.curves else "") + (f"; attention {heatmap}" if heatmap else ""),
+              flush=True)
     return metrics
 
 
@@ -557,13 +575,9 @@ def format_examples(samples):
 
 def load_model(checkpoint, device="cpu"):
     """(model, vocab, config) from a checkpoint written by :func:`train`."""
-    from . import training as T  # noqa: PLC0415
-
-    state = T.load_checkpoint(checkpoint, device="cpu", task="seq2seq")
+    model, state = T.load_model(checkpoint, "seq2seq", build_model, device)
     config = state["config"]
-    model = build_model(config)
-    model.load_state_dict(state["model"])
-    return model.to(device), mg.data.CharVocab.from_state_dict(config["vocab"]), config
+    return model, mg.data.CharVocab.from_state_dict(config["vocab"]), config
 
 
 def evaluate(checkpoint, device="cpu", examples=6):
@@ -578,31 +592,8 @@ def evaluate(checkpoint, device="cpu", examples=6):
 
 # ----------------------------------------------------------------------------- command line
 def add_train_arguments(parser):
-    """Options of ``minigrad train seq2seq``."""
-    parser.add_argument("--task", default="reverse", choices=sorted(TASKS),
-                        help="reverse (1234 -> 4321) or add (123+45 -> 168)")
-    from .training import POSITIVE_FLOAT, POSITIVE_INT  # noqa: PLC0415
-
-    parser.add_argument("--cell", default="gru", choices=sorted(CELLS), help="recurrent cell")
-    parser.add_argument("--embed", type=POSITIVE_INT, default=32, help="embedding size")
-    parser.add_argument("--hidden", type=POSITIVE_INT, default=128, help="hidden state size")
-    parser.add_argument("--layers", type=POSITIVE_INT, default=1, help="stacked recurrent layers")
-    parser.add_argument("--unidirectional", action="store_true",
-                        help="encode the source left to right only (default: a bidirectional encoder)")
-    parser.add_argument("--epochs", type=POSITIVE_INT, default=None,
-                        help="training epochs (default: 10 for reverse, 15 for add)")
-    parser.add_argument("--batch-size", type=POSITIVE_INT, default=64, help="pairs per training batch")
-    parser.add_argument("--lr", type=POSITIVE_FLOAT, default=3e-3, help="Adam learning rate (cosine-annealed)")
-    parser.add_argument("--train-size", type=POSITIVE_INT, default=None,
-                        help="generated training pairs (default: 20,000 for reverse, 50,000 for add)")
-    parser.add_argument("--test-size", type=POSITIVE_INT, default=1000, help="held-out pairs")
-    parser.add_argument("--limit", type=POSITIVE_INT, default=None,
-                        help="train on the first N pairs only (quick check; default: all)")
-    parser.add_argument("--attention", default="none", choices=ATTENTION,
-                        help="none: the decoder sees the encoder's final state only; additive (Bahdanau) or dot: "
-                             "at every step it looks back at all the encoder's outputs (default none)")
-    parser.add_argument("--min-len", type=POSITIVE_INT, default=None, help="shortest string to reverse (default 1)")
-    parser.add_argument("--max-len", type=POSITIVE_INT, default=None, help="longest string to reverse (default 8)")
+    """Options of ``minigrad train seq2seq``: :data:`OPTIONS`."""
+    T.add_options(parser, OPTIONS)
 
 
 def summary_models():
@@ -651,11 +642,7 @@ def predict_from_args(args):
 
 def train_from_args(args):
     """``minigrad train seq2seq``: forward the options to :func:`train`."""
-    train(task=args.task, cell=args.cell, embed=args.embed, hidden=args.hidden, layers=args.layers,
-          bidirectional=not args.unidirectional, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-          n_train=args.train_size, n_test=args.test_size, device=args.device, out=args.out or "runs/seq2seq",
-          seed=args.seed, limit=args.limit, quiet=args.quiet, attention=args.attention, min_len=args.min_len,
-          max_len=args.max_len, resume=args.resume, distributed=getattr(args, "distributed", False))
+    train(**T.options_from_args(OPTIONS, args))
     return 0
 
 

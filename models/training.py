@@ -1,4 +1,5 @@
-"""What every trainer in ``models/`` shares: progress bars, history and curves, checkpoints, evaluation.
+"""What every trainer in ``models/`` shares: options declared once, the epoch loop (:func:`fit`), progress
+bars, history and curves, checkpoints, evaluation.
 
 Built only on minigrad's public API.  tqdm and matplotlib are optional: without
 tqdm the progress is printed as plain lines; without matplotlib no PNG is made.
@@ -6,11 +7,15 @@ tqdm the progress is printed as plain lines; without matplotlib no PNG is made.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
+import inspect
 import json
 import math
 import os
 import sys
 import time
+import types
 
 import numpy as np
 
@@ -82,6 +87,95 @@ NON_NEGATIVE_FLOAT = float_option(0.0)
 PROBABILITY = float_option(0.0, below=1.0)  # dropout rates, decays: [0, 1)
 
 
+# ----------------------------------------------------------------------------- options, declared once
+class Option:
+    """One option of a trainer, declared once: it is a keyword of the task's ``train`` (with this default) and,
+    unless ``cli=False``, a flag of ``minigrad train <task>`` (with this type, choices and help).
+
+    ``flag``: the flag when it is not ``--`` + the name with dashes.  A bool option is a switch: off by
+    default, ``flag`` turns it on; on by default (e.g. ``Option("glove", True, flag="--no-glove")``), the flag
+    turns it off.  ``type``: an argparse type such as :data:`POSITIVE_INT`.
+    """
+
+    def __init__(self, name, default=None, type=None, help="", *, flag=None, choices=None, metavar=None, cli=True):
+        self.name, self.default, self.type, self.help = name, default, type, help
+        self.flag = flag or "--" + name.replace("_", "-")
+        # argparse would name the value after the keyword (--layers NUM_LAYERS); name it after the flag
+        metavar = metavar or (self.flag.lstrip("-").replace("-", "_").upper() if flag and choices is None else None)
+        self.choices, self.metavar, self.cli = choices, metavar, cli
+
+    def add_to(self, parser):
+        """Add this option's flag to an argparse ``parser`` (its ``dest`` is the ``train`` keyword)."""
+        if isinstance(self.default, bool):
+            parser.add_argument(self.flag, dest=self.name, action="store_false" if self.default else "store_true",
+                                help=self.help)
+            return
+        extra = {k: v for k, v in (("type", self.type), ("choices", self.choices), ("metavar", self.metavar))
+                 if v is not None}
+        parser.add_argument(self.flag, dest=self.name, default=self.default, help=self.help, **extra)
+
+
+def common_options(task, threads=None, patience=0, monitor="validation metric"):
+    """The options every trainer has: device, seed, output folder, threads, resume, data parallelism and
+    early stopping (``patience`` epochs without a better ``monitor``; 0: off)."""
+    return [
+        Option("device", "cpu", help="cpu, cuda or cuda:N (cuda needs the gpu extra)"),
+        Option("seed", 0, int, "random seed"),
+        Option("quiet", False, help="no progress bars or per-epoch lines"),
+        Option("out", f"runs/{task}", help="folder for the checkpoint, metrics and curves"),
+        Option("threads", threads, POSITIVE_INT, "threads for NumPy's matrix products (default: "
+               + ("1, as this model's matrices are small" if threads else "NumPy's own") + ")"),
+        Option("resume", None, help="continue the run saved in this checkpoint (written after every epoch)",
+               metavar="CHECKPOINT"),
+        Option("distributed", False, help="data-parallel over the processes started by mpiexec -n N (needs the mpi "
+                                          "extra); --batch-size is the global batch; rank 0 prints and writes"),
+        Option("patience", patience, NON_NEGATIVE_INT,
+               f"stop after this many epochs without a better {monitor} (0: never)"),
+    ]
+
+
+def takes_options(options):
+    """Decorator: ``train(o, *, data=None, ...)`` becomes ``train(**keywords)``, whose keywords are the
+    ``options`` (defaults filled in, passed as the namespace ``o``) and the function's own keyword
+    parameters (in-memory data and the like)."""
+    by_name = {o.name: o for o in options}
+
+    def wrap(fn):
+        own = list(inspect.signature(fn).parameters.values())[1:]
+        clash = sorted(set(by_name) & {p.name for p in own})
+        if clash:
+            raise TypeError(f"{fn.__qualname__}: {clash} declared both as options and as parameters")
+
+        @functools.wraps(fn)
+        def train(**kwargs):
+            unknown = sorted(set(kwargs) - set(by_name) - {p.name for p in own})
+            if unknown:
+                raise TypeError(f"{fn.__module__}.{fn.__name__}() got an unexpected keyword argument {unknown[0]!r}")
+            values = {name: kwargs.pop(name, o.default) for name, o in by_name.items()}
+            return fn(types.SimpleNamespace(**values), **kwargs)
+
+        params = [inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, default=o.default) for o in options]
+        params += [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
+        train.__signature__ = inspect.Signature(params)
+        del train.__wrapped__  # the signature above, not the inner function's, is the one to show
+        train.options = list(options)
+        return train
+
+    return wrap
+
+
+def add_options(parser, options):
+    """Add every command-line option of ``options`` to ``parser``."""
+    for option in options:
+        if option.cli:
+            option.add_to(parser)
+
+
+def options_from_args(options, args):
+    """The ``train`` keywords that parsed command-line ``args`` give (``options``' names)."""
+    return {o.name: getattr(args, o.name) for o in options if o.cli and hasattr(args, o.name)}
+
+
 def check_finite_loss(value, where):
     """Raise :class:`NonFiniteLossError` when the loss ``value`` is NaN or infinite."""
     if not math.isfinite(value):
@@ -144,18 +238,18 @@ class Progress:
 
 
 def train_epoch(model, batches, optimizer, batch_loss, *, desc, quiet=False, clip=None, after_step=None,
-                show=None):
+                show=None, unit="batch"):
     """One training epoch, the loop every trainer here shares.
 
     For each batch: ``loss, count = batch_loss(batch)`` (the mean loss over ``count`` items),
     then ``zero_grad``, ``backward``, gradient clipping to total norm ``clip`` (if given; the
     parameters without a gradient are skipped), ``step`` and ``after_step()`` (if given).  The bar shows
-    ``show(mean_loss)`` (a dict; default ``{"loss": mean_loss}``).  Returns
+    ``show(mean_loss)`` (a dict; default ``{"loss": mean_loss}``) and counts ``unit`` s.  Returns
     ``(mean loss per item over the epoch, seconds)``.
     """
     model.train()
     start = time.perf_counter()
-    bar = Progress(batches, desc=desc, unit="batch", disable=quiet)
+    bar = Progress(batches, desc=desc, unit=unit, disable=quiet)
     params = list(model.parameters()) if clip else None
     total, count = 0.0, 0
     for i, batch in enumerate(bar):
@@ -216,7 +310,9 @@ class History:
         if not parallel.is_main():  # data-parallel runs: rank 0 writes the files
             return path
         keys = [k for k in (self.records[0] if self.records else {}) if k != "epoch"]
-        groups = groups or [[k] for k in keys]
+        groups = [g for g in ([k for k in group if self.column(k)] for group in groups or [[k] for k in keys]) if g]
+        if not groups:  # nothing recorded yet
+            return None
         epochs = self.column("epoch")
         fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 3.6), squeeze=False)
         for ax, group in zip(axes[0], groups):
@@ -420,3 +516,172 @@ def run_epochs(first, last, one_epoch, checkpoint):
             where = "no epoch had finished, so no checkpoint was written"
         raise TrainingInterrupted(f"interrupted during epoch {done + 1}: {where}") from None
     return done
+
+
+# ----------------------------------------------------------------------------- the epoch loop
+@contextlib.contextmanager
+def blas_threads(n):
+    """Run the block with NumPy's BLAS limited to ``n`` threads (a no-op when n is None).
+
+    Why: the recurrent models' matrix products are small ((32, 256) @ (256, 1024)).  Threads cannot speed
+    those up, and when the cores are busy with other work, BLAS threads waiting for each other made a
+    training step up to 20x slower in our measurements.
+    """
+    before = mg.get_num_threads() if n else None
+    if before is None:
+        yield
+        return
+    mg.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        mg.set_num_threads(before)
+
+
+class Fit:
+    """What :func:`fit` leaves: ``history``, the best ``score`` and its ``best_epoch``, ``epoch_times`` (of the
+    epochs run in this call), ``checkpoint``, ``curves`` (the PNG's path or None), ``stopped_early``."""
+
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+
+def _then(first, second):
+    if first is None:
+        return second
+
+    def both():
+        first()
+        second()
+
+    return both
+
+
+def _copy_state(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def fit(model, optimizer, batches, step, evaluate, *, task, config, epochs, checkpoint, train_model=None,
+        scheduler=None, scheduler_per_step=False, clip=None, after_step=None, show=None, unit="batch",
+        begin_epoch=None, train_record=None,
+        monitor=None, mode="max", keep="last", best=None, patience=0, kept_weights=None, best_checkpoint=None,
+        extra=None, trainer_state=None, restore=None, generators=None, history=None, resume=None, quiet=False,
+        device="cpu", threads=None, describe=None, curves=None, may_change=("epochs",)):
+    """The epoch loop every trainer shares: train, evaluate, log, checkpoint, resume, early stopping, curves.
+
+    Each epoch: ``begin_epoch()`` (if given); one pass of :func:`train_epoch` over ``batches`` with the
+    per-batch ``step`` (``step(batch) -> (mean loss, items)``; ``clip``, ``after_step``, ``show`` and ``unit``
+    as there) on ``train_model`` (default ``model``; its data-parallel wrapper under ``--distributed``);
+    ``scheduler.step()`` (after every batch instead with ``scheduler_per_step``); the record
+    ``{"epoch", **train_record(train loss), **evaluate()}`` (default ``train_record``: ``{"train_loss": loss}``)
+    goes into the :class:`History`; the checkpoint is rewritten atomically with what ``resume`` needs;
+    ``describe(record, seconds, improved)`` gives the printed line.
+
+    ``monitor``: the record's key that says which epoch is best (``mode`` "max" or "min"; None: the last
+    one).  ``keep``: "last" (the checkpoint holds the latest weights) or "best" (it holds the best epoch's,
+    ``kept_weights()`` (default a copy of the model's), and the live ones travel in its training state; at
+    the end the model is given the best weights).  ``best``: ``(score, epoch)`` to beat at the start (e.g.
+    an untrained model's; default none).  ``best_checkpoint``: a path also written, model and history, each
+    time the score improves.  ``patience``: stop after this many epochs without a better score (0: never).
+
+    ``extra``: a dict saved in every checkpoint (``best_epoch`` is added); ``trainer_state()`` a dict of
+    the trainer's own counters saved for resuming and given back to ``restore(state)``.  ``resume``: the
+    path of a checkpoint to continue from (the options in ``config`` must be the ones it was started with,
+    ``may_change`` aside); ``generators``: the trainer's ``numpy.random.Generator`` s whose states are
+    saved and restored with minigrad's.  Ctrl-C raises :class:`TrainingInterrupted` (the checkpoint of the
+    last finished epoch stays); a non-finite loss raises :class:`NonFiniteLossError` before anything of
+    that epoch is saved.  ``curves``: ``(path, title, groups)`` for :meth:`History.plot`.  ``threads``: BLAS
+    threads while training on the CPU (:func:`blas_threads`).  Returns a :class:`Fit`.
+    """
+    train_model = model if train_model is None else train_model
+    if scheduler is not None and scheduler_per_step:
+        after_step = _then(after_step, scheduler.step)
+    better = (lambda a, b: a > b) if mode == "max" else (lambda a, b: a < b)
+    history = history if history is not None else History()
+    score, best_epoch = best if best is not None else (None, 0)
+    best_state = _copy_state(model) if keep == "best" else None
+    stale, first = 0, 1
+    kept_weights = kept_weights or (lambda: _copy_state(model))
+    if resume:
+        state, saved = resume_training(resume, task, config, model, optimizer, scheduler, generators, device=device,
+                                       may_change=may_change)
+        if not isinstance(saved.get("best"), dict) or "stale" not in saved["extra"]:
+            raise CheckpointMismatchError(f"{resume} holds the training state of an older minigrad: it cannot be "
+                                          "resumed; start the run again")
+        history, first, stale = History(state["history"]["records"]), saved["epoch"] + 1, saved["extra"]["stale"]
+        score, best_epoch = saved["best"]["score"], saved["best"]["epoch"]
+        if keep == "best":
+            best_state = {k: v.detach().clone() for k, v in state["model"].items()}
+        if restore is not None:
+            restore(saved["extra"]["trainer"])
+        if not quiet:
+            print(f"resuming after epoch {first - 1}", flush=True)
+    epoch_times = []
+
+    def save(epoch):
+        saved_extra = dict(extra or {}, best_epoch=best_epoch)
+        live = None
+        if epoch is not None:
+            live = training_state(epoch, optimizer, scheduler, generators, best={"score": score, "epoch": best_epoch},
+                                  model=model.state_dict() if keep == "best" else None,
+                                  extra={"stale": stale, "trainer": trainer_state() if trainer_state else {}})
+        save_checkpoint(checkpoint, model, config, history, optimizer, extra=saved_extra, resume=live,
+                        model_state=best_state if keep == "best" else None)
+
+    def one_epoch(epoch):
+        nonlocal score, best_epoch, best_state, stale, stopped
+        if begin_epoch is not None:
+            begin_epoch()
+        loss, seconds = train_epoch(train_model, batches, optimizer, step, desc=f"epoch {epoch}/{epochs}",
+                                    quiet=quiet, clip=clip, after_step=after_step, show=show, unit=unit)
+        if scheduler is not None and not scheduler_per_step:
+            scheduler.step()
+        epoch_times.append(seconds)
+        record = {"epoch": epoch, **(train_record(loss) if train_record else {"train_loss": loss}), **evaluate()}
+        history.log(**record)
+        value = record[monitor] if monitor is not None else epoch
+        improved = score is None or better(value, score)
+        if improved:
+            score, best_epoch, stale = value, epoch, 0
+            if keep == "best":
+                best_state = kept_weights()
+            if best_checkpoint is not None:
+                save_checkpoint(best_checkpoint, model, config, history, extra=dict(extra or {}, best_epoch=epoch))
+        else:
+            stale += 1
+        save(epoch)
+        if not quiet and describe is not None:
+            print(describe(record, seconds, improved), flush=True)
+        stopped = bool(patience and monitor is not None and stale >= patience)
+        if stopped and not quiet:
+            print(f"no better {monitor} for {patience} epochs: stopping early", flush=True)
+        return not stopped
+
+    stopped = bool(patience and monitor is not None and stale >= patience)  # a resumed run may have stopped already
+    with blas_threads(threads if str(device) == "cpu" else None):
+        if not stopped:
+            run_epochs(first, epochs, one_epoch, checkpoint)
+        if not epoch_times and not resume:  # no epoch ran: the untrained (or given) weights are the result
+            save(None)
+        if keep == "best":
+            model.load_state_dict(best_state)
+    plotted = history.plot(curves[0], title=curves[1], groups=curves[2]) if curves else None
+    return Fit(history=history, score=score, best_epoch=best_epoch, epoch_times=epoch_times, checkpoint=checkpoint,
+               curves=plotted, stopped_early=stopped)
+
+
+def load_model(path, task, build, device="cpu"):
+    """``(model, checkpoint)`` from a checkpoint written by ``minigrad train <task>``: ``build(config)``
+    makes the model the checkpoint's config describes; it gets the saved weights and moves to ``device``.
+
+    A checkpoint of another task or model raises :class:`CheckpointMismatchError` (one line on the command
+    line); a missing file FileNotFoundError, an unreadable one ``mg.serialization.CheckpointError``.
+    """
+    state = load_checkpoint(path, device="cpu", task=task)
+    model = build(state["config"])
+    saved_class = state.get("model_class")
+    if saved_class is not None and saved_class != type(model).__name__:
+        raise CheckpointMismatchError(f"{path} holds a {saved_class}, not the {type(model).__name__} its config "
+                                      "describes: was it written by another version of minigrad?")
+    model.load_state_dict(state["model"])
+    return model.to(device), state

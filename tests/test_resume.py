@@ -138,7 +138,7 @@ def test_charlm_resume(tmp_path, monkeypatch):
     from minigrad_models import language_model as LM
 
     text = "to be, or not to be, that is the question:\nwhether 'tis nobler in the mind to suffer\n" * 20
-    _resumed_equals_straight(tmp_path, monkeypatch, LM.train, "charlm.npz", module=LM, text=text, embed=8,
+    _resumed_equals_straight(tmp_path, monkeypatch, LM.train, "charlm.npz", text=text, embed=8,
                              hidden=16, epochs=2, batch_size=4, seq_len=16, max_steps=5, dropout=0.1,
                              sample_length=20, quiet=True)
 
