@@ -80,3 +80,24 @@ def resolve(dotted):
     for part in parts:
         obj = getattr(obj, part)
     return obj
+
+
+# PyTorch's namespaces and where minigrad's counterpart would be (longest first)
+TORCH_TO_MINIGRAD = [
+    ("torch.nn.functional.", "F."), ("torch.nn.utils.", "nn.utils."), ("torch.nn.init.", "nn.init."),
+    ("torch.nn.", "nn."), ("torch.optim.lr_scheduler.", "optim.lr_scheduler."), ("torch.optim.", "optim."),
+    ("torch.autograd.", "mg.autograd."), ("torch.utils.data.", "mg.data."), ("torch.distributed.", "dist."),
+    ("torch.Tensor.", "Tensor."), ("torch.cuda.", "mg.cuda."), ("torch.", "mg."),
+]
+
+
+def not_in_minigrad(text):
+    """PyTorch names listed after **Not in minigrad:**, each with the minigrad name it would have."""
+    pairs = []
+    for paragraph in re.findall(r"^\*\*Not in minigrad:\*\*(.*?)(?=\n\n|\Z)", prose(text), flags=re.S | re.M):
+        for span in spans(paragraph):
+            if not span.startswith("torch."):
+                continue
+            prefix, replacement = next((p, r) for p, r in TORCH_TO_MINIGRAD if span.startswith(p))
+            pairs.append((span, replacement + span[len(prefix):]))
+    return pairs
