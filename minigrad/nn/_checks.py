@@ -5,6 +5,8 @@ Every check raises with the function (or layer) name first, then the argument's 
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .. import _backend as B
 from ..autograd.engine import Tensor
 
@@ -51,3 +53,23 @@ def check_like(owner, name, t, weight):
         )
     if t.device != weight.device:
         raise B.DeviceError(f"{owner}: {name} is on {t.device} but the parameters are on {weight.device}")
+
+
+def check_lengths(fn, lengths, steps, batch):
+    """``lengths=`` of a recurrent layer: one integer per batch element, each in 1..``steps``.
+
+    ``lengths``: a list, a NumPy array or a Tensor (on any device).  Returns it as a NumPy integer
+    array (B,); the recurrent layers and their functional forms check it here, once, and pass that on.
+    """
+    if isinstance(lengths, Tensor):
+        lengths = B.to_device(lengths.data, "cpu")
+    lengths = np.asarray(lengths)
+    if lengths.ndim != 1 or lengths.shape[0] != batch:
+        raise ValueError(f"{fn}: expected lengths with one entry per batch element ({batch}), "
+                         f"got shape {lengths.shape}")
+    if lengths.dtype.kind not in "iu":
+        raise TypeError(f"{fn}: lengths must be integers, got dtype {lengths.dtype}")
+    if lengths.size and (lengths.min() < 1 or lengths.max() > steps):
+        raise ValueError(f"{fn}: lengths must be between 1 and the sequence length {steps}, got "
+                         f"{lengths.tolist()}")
+    return lengths

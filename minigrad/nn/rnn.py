@@ -11,17 +11,23 @@ How the code is layered (read it in this order):
 
 1. The cell math, one function per cell kind (:func:`rnn_step`,
    :func:`gru_step`, :func:`gru_textbook_step`, :func:`lstm_step`).  Each
-   takes ``gi``, the input's contribution ``x_t W_ih^T + b_ih`` (all gates side
+   takes ``gi``, the input's contribution ``x_t W_ih^T + b_in`` (all gates side
    by side), and the previous state, and computes every gate of the step from
    one product ``h W_hh^T``.
-2. The functional cells (:func:`rnn_tanh_cell`, :func:`gru_cell`,
-   :func:`lstm_cell`, PyTorch's ``torch.*_cell`` signatures) and the cell
-   modules (:class:`RNNCell`, :class:`GRUCell`, :class:`LSTMCell`): one step.
-3. :func:`run_direction`: one direction of one layer over a whole sequence.
+2. The cell kinds (:class:`CellKind`: tanh/ReLU RNN, the two GRU forms,
+   LSTM): each owns, in one place, how its two biases fold into one, the
+   step of the unrolled path and its fused op.  Everything below dispatches
+   through a kind, once.
+3. The functional cells (:func:`rnn_tanh_cell`, :func:`gru_cell`,
+   :func:`lstm_cell`, PyTorch's ``torch.*_cell`` signatures), the cell
+   modules (:class:`RNNCell`, :class:`GRUCell`, :class:`LSTMCell`): one step;
+   and the functional fused layers (:func:`rnn_layer`, :func:`gru_layer`,
+   :func:`lstm_layer`): one direction over a whole sequence.
+4. :func:`run_direction`: one direction of one layer over a whole sequence.
    The input projections of all steps are computed in one matmul before the
    loop (they do not depend on the state), then the loop calls the step
    function.  This is the readable path (``fused=False``).
-4. :class:`RNNBase` (:class:`RNN`, :class:`GRU`, :class:`LSTM`): layers,
+5. :class:`RNNBase` (:class:`RNN`, :class:`GRU`, :class:`LSTM`): layers,
    directions, dropout between layers, variable lengths, shapes.
 
 Fused or unrolled: the layers take ``fused=`` (default True).  Fused, each
@@ -53,12 +59,11 @@ import warnings
 import numpy as np
 
 from .. import _backend as B
-from ._checks import check_like, check_tensor
-from ..autograd.engine import Tensor
+from ._checks import check_lengths, check_like, check_tensor
 from ..ops._common import constant
 from ..ops.pointwise import relu, sigmoid, tanh, where
-from ..ops.rnn_fused import gru_layer, lstm_layer, rnn_layer
-from ..ops.shape import cat, stack
+from ..ops.rnn_fused import GRULayerOp, LSTMLayerOp, RNNLayerOp, input_projection
+from ..ops.shape import cat, pad, stack
 from .module import Module, Parameter
 from .utils.rnn import PackedSequence, _pack, pad_packed_sequence
 
@@ -74,23 +79,22 @@ _step_watch = None
 
 
 # ----------------------------------------------------------------------------- the cell math
-def rnn_step(gi, h, w_hh_t, b_hh=None, nonlinearity="tanh"):
+def rnn_step(gi, h, w_hh_t, nonlinearity="tanh"):
     """One step of the Elman RNN, given the input projection ``gi``.
 
-    ``h' = act(gi + h W_hh^T + b_hh)`` with ``gi = x W_ih^T + b_ih`` and ``act``
+    ``h' = act(gi + h W_hh^T)`` with ``gi = x W_ih^T + b_ih + b_hh`` and ``act``
     tanh or relu.  Shapes: ``gi`` (B, H), ``h`` (B, H), ``w_hh_t`` = W_hh^T
-    (H, H), ``b_hh`` (H,) or None.  Returns ``h'`` (B, H).
+    (H, H).  Returns ``h'`` (B, H).
     """
     pre = gi + h @ w_hh_t
-    if b_hh is not None:
-        pre = pre + b_hh
     return tanh(pre) if nonlinearity == "tanh" else relu(pre)
 
 
-def lstm_step(gi, state, w_hh_t, b_hh=None):
+def lstm_step(gi, state, w_hh_t):
     """One LSTM step, given the input projection ``gi`` (B, 4H) and ``state = (h, c)``.
 
-    With ``[.]_k`` the k-th quarter of ``gi + h W_hh^T + b_hh``::
+    ``gi = x W_ih^T + b_ih + b_hh`` (both biases act once per step, so they are
+    folded into one).  With ``[.]_k`` the k-th quarter of ``gi + h W_hh^T``::
 
         i  = sigmoid([.]_i)       input gate: how much of the candidate to write
         f  = sigmoid([.]_f)       forget gate: how much of the old cell to keep
@@ -106,8 +110,6 @@ def lstm_step(gi, state, w_hh_t, b_hh=None):
     """
     h, c = state
     gates = gi + h @ w_hh_t
-    if b_hh is not None:
-        gates = gates + b_hh
     i, f, g, o = gates.chunk(4, dim=-1)
     i, f, g, o = sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)
     c_new = f * c + i * g
@@ -117,24 +119,25 @@ def lstm_step(gi, state, w_hh_t, b_hh=None):
     return h_new, c_new
 
 
-def gru_step(gi, h, w_hh_t, b_hh=None):
+def gru_step(gi, h, w_hh_t, b_hn=None):
     """One GRU step in PyTorch's (cuDNN's) form, given the input projection ``gi`` (B, 3H).
 
-    With ``gi = [i_r, i_z, i_n]`` and ``h W_hh^T + b_hh = [h_r, h_z, h_n]``::
+    With ``gi = [i_r, i_z, i_n]`` (``b_hr`` and ``b_hz`` folded into ``i_r``
+    and ``i_z``) and ``h W_hh^T = [h_r, h_z, h_n]``::
 
-        r  = sigmoid(i_r + h_r)       reset gate
-        z  = sigmoid(i_z + h_z)       update gate: how much of the old state to keep
-        n  = tanh(i_n + r * h_n)      candidate state (reset applied after W_hn h + b_hn)
+        r  = sigmoid(i_r + h_r)             reset gate
+        z  = sigmoid(i_z + h_z)             update gate: how much of the old state to keep
+        n  = tanh(i_n + r * (h_n + b_hn))   candidate state (reset applied after W_hn h + b_hn)
         h' = (1 - z) * n + z * h
 
     All three recurrent products come from one ``h @ W_hh^T``.  ``w_hh_t`` =
-    W_hh^T (H, 3H).  Returns ``h'`` (B, H).
+    W_hh^T (H, 3H), ``b_hn`` (H,) or None.  Returns ``h'`` (B, H).
     """
     gh = h @ w_hh_t
-    if b_hh is not None:
-        gh = gh + b_hh
     i_r, i_z, i_n = gi.chunk(3, dim=-1)
     h_r, h_z, h_n = gh.chunk(3, dim=-1)
+    if b_hn is not None:
+        h_n = h_n + b_hn
     r = sigmoid(i_r + h_r)
     z = sigmoid(i_z + h_z)
     n = tanh(i_n + r * h_n)
@@ -143,63 +146,190 @@ def gru_step(gi, h, w_hh_t, b_hh=None):
     return (1.0 - z) * n + z * h
 
 
-def gru_textbook_step(gi, h, w_hrz_t, w_hn_t, b_hrz=None, b_hn=None):
+def gru_textbook_step(gi, h, w_hrz_t, w_hn_t):
     """One GRU step in the textbook form (``reset_after=False``): the reset gate acts on ``h``.
 
-    With ``gi = [i_r, i_z, i_n]``::
+    With ``gi = [i_r, i_z, i_n]`` (every recurrent bias folded in: each acts
+    once per step, outside the products)::
 
-        r  = sigmoid(i_r + h W_hr^T + b_hr)
-        z  = sigmoid(i_z + h W_hz^T + b_hz)
-        n  = tanh(i_n + (r * h) W_hn^T + b_hn)
+        r  = sigmoid(i_r + h W_hr^T)
+        z  = sigmoid(i_z + h W_hz^T)
+        n  = tanh(i_n + (r * h) W_hn^T)
         h' = (1 - z) * n + z * h
 
     ``n`` needs ``r`` first, so this form takes two recurrent products per
-    step: ``w_hrz_t`` = [W_hr; W_hz]^T (H, 2H) and ``w_hn_t`` = W_hn^T (H, H),
-    with biases ``b_hrz`` (2H,) and ``b_hn`` (H,).  Returns ``h'`` (B, H).
+    step: ``w_hrz_t`` = [W_hr; W_hz]^T (H, 2H) and ``w_hn_t`` = W_hn^T (H, H).
+    Returns ``h'`` (B, H).
     """
     grz = h @ w_hrz_t
-    if b_hrz is not None:
-        grz = grz + b_hrz
     i_r, i_z, i_n = gi.chunk(3, dim=-1)
     h_r, h_z = grz.chunk(2, dim=-1)
     r = sigmoid(i_r + h_r)
     z = sigmoid(i_z + h_z)
-    hn = (r * h) @ w_hn_t
-    if b_hn is not None:
-        hn = hn + b_hn
-    n = tanh(i_n + hn)
+    n = tanh(i_n + (r * h) @ w_hn_t)
     if _step_watch is not None:
         _step_watch.note(reset=r, update=z, candidate=n)
     return (1.0 - z) * n + z * h
 
 
-def _input_projection(x, w_ih, b_ih):
-    """``x W_ih^T + b_ih`` for x of shape (..., H_in): all gates side by side, (..., G*H)."""
-    gi = x @ w_ih.T
-    return gi if b_ih is None else gi + b_ih
+# ----------------------------------------------------------------------------- the cell kinds
+def _added(a, b):
+    """``a + b``, or whichever of them is not None."""
+    if a is None or b is None:
+        return b if a is None else a
+    return a + b
 
 
-def _split_textbook_gru(w_hh, b_hh):
-    """W_hh (3H, H) -> ([W_hr; W_hz]^T, W_hn^T) and the matching biases, for :func:`gru_textbook_step`."""
-    hidden = w_hh.shape[1]
-    w_rz, w_n = w_hh.split([2 * hidden, hidden], dim=0)
-    b_rz, b_n = b_hh.split([2 * hidden, hidden], dim=0) if b_hh is not None else (None, None)
-    return w_rz.T, w_n.T, b_rz, b_n
+class CellKind(abc.ABC):
+    """One kind of built-in recurrent cell, in one place: its biases, its step and its fused op.
+
+    The layers (:class:`RNN`, :class:`GRU`, :class:`LSTM`), the functional
+    cells and the functional layers all run a cell through its kind:
+
+    * :meth:`fold_biases` turns ``(b_ih, b_hh)`` into ``(b_in, b_rec)``:
+      ``b_in`` joins the input projection, computed once for all steps;
+      ``b_rec`` is what must stay inside the step (None for every kind but
+      PyTorch's GRU).  Both paths use the folded biases (as ordinary ops, so
+      the gradients reach ``b_ih`` and ``b_hh`` through them).
+    * :meth:`step` gives the unrolled path's ``step(gi_t, state)``.
+    * :meth:`fused` runs one direction over a whole sequence as one op of
+      :mod:`minigrad.ops.rnn_fused`.
+    """
+
+    mode = None  #: PyTorch's name of the kind (``RNNBase.mode``)
+    label = None  #: its name in drawings (:func:`minigrad.utils.draw_unrolled`)
+    num_gates = 1  #: G: the gates stacked in the rows of ``weight_ih``/``weight_hh``
+
+    def fold_biases(self, b_ih, b_hh):
+        """``(b_in, b_rec)``.  By default every recurrent bias acts once per step, outside the products,
+        so all of ``b_hh`` folds into the input bias."""
+        return _added(b_ih, b_hh), None
+
+    @abc.abstractmethod
+    def step(self, w_hh, b_rec):
+        """``step(gi_t, state) -> new state`` with the recurrent weights ``w_hh`` (G*H, H) bound."""
+
+    @abc.abstractmethod
+    def fused(self, x, state, w_ih, w_hh, b_in, b_rec, *, reverse, running):
+        """``(output (T, B, H), final state)``: one direction over ``x`` (T, B, I) as one op.
+
+        ``running``: None, or a (T, B, 1) bool array on ``x``'s device, True while a sequence runs."""
+
+    def __repr__(self):
+        return f"<{self.label} cell>"
+
+
+class ElmanKind(CellKind):
+    """The Elman RNN, ``h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh)``, act tanh or relu."""
+
+    def __init__(self, nonlinearity):
+        self.nonlinearity = nonlinearity
+        self.mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+        self.label = "tanh RNN" if nonlinearity == "tanh" else "ReLU RNN"
+
+    def step(self, w_hh, b_rec):
+        w_hh_t, act = w_hh.T, self.nonlinearity  # transpose once, not once per step
+
+        def step(gi, h):
+            return rnn_step(gi, h, w_hh_t, act)
+
+        return step
+
+    def fused(self, x, state, w_ih, w_hh, b_in, b_rec, *, reverse, running):
+        biases = () if b_in is None else (b_in,)
+        return RNNLayerOp.apply(x, state, w_ih, w_hh, *biases, nonlinearity=self.nonlinearity, reverse=reverse,
+                                running=running)
+
+
+class GRUKind(CellKind):
+    """The GRU, PyTorch's form (``reset_after=True``) or the textbook form."""
+
+    mode = label = "GRU"
+    num_gates = 3
+
+    def __init__(self, reset_after):
+        self.reset_after = reset_after
+
+    def fold_biases(self, b_ih, b_hh):
+        if not self.reset_after or b_hh is None:  # textbook: b_hn is added outside (r * h) W_hn^T
+            return super().fold_biases(b_ih, b_hh)
+        hidden = b_hh.shape[0] // 3
+        b_hrz, b_hn = b_hh.split([2 * hidden, hidden], dim=0)  # b_hn sits inside r * (...): it stays
+        return _added(b_ih, pad(b_hrz, (0, hidden))), b_hn
+
+    def step(self, w_hh, b_rec):
+        if self.reset_after:
+            w_hh_t = w_hh.T
+
+            def step(gi, h):
+                return gru_step(gi, h, w_hh_t, b_rec)
+
+            return step
+        hidden = w_hh.shape[1]
+        w_hrz, w_hn = w_hh.split([2 * hidden, hidden], dim=0)
+        w_hrz_t, w_hn_t = w_hrz.T, w_hn.T
+
+        def textbook_step(gi, h):
+            return gru_textbook_step(gi, h, w_hrz_t, w_hn_t)
+
+        return textbook_step
+
+    def fused(self, x, state, w_ih, w_hh, b_in, b_rec, *, reverse, running):
+        biases = tuple(b for b in (b_in, b_rec) if b is not None)
+        return GRULayerOp.apply(x, state, w_ih, w_hh, *biases, reset_after=self.reset_after, reverse=reverse,
+                                running=running)
+
+
+class LSTMKind(CellKind):
+    """The LSTM; its state is the pair ``(h, c)``."""
+
+    mode = label = "LSTM"
+    num_gates = 4
+
+    def step(self, w_hh, b_rec):
+        w_hh_t = w_hh.T
+
+        def step(gi, state):
+            return lstm_step(gi, state, w_hh_t)
+
+        return step
+
+    def fused(self, x, state, w_ih, w_hh, b_in, b_rec, *, reverse, running):
+        biases = () if b_in is None else (b_in,)
+        out, h_n, c_n = LSTMLayerOp.apply(x, *state, w_ih, w_hh, *biases, reverse=reverse, running=running)
+        return out, (h_n, c_n)
+
+
+ELMAN_KINDS = {"tanh": ElmanKind("tanh"), "relu": ElmanKind("relu")}
+GRU_KINDS = {True: GRUKind(True), False: GRUKind(False)}  # by reset_after
+LSTM_KIND = LSTMKind()
+
+
+def _elman_kind(name, nonlinearity):
+    if nonlinearity not in ELMAN_KINDS:
+        raise ValueError(f"{name}: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    return ELMAN_KINDS[nonlinearity]
 
 
 # ----------------------------------------------------------------------------- functional cells
+def _cell_step(kind, input, hx, w_ih, w_hh, b_ih, b_hh):
+    """One step of ``kind``: fold the biases, project the input, run the step."""
+    b_in, b_rec = kind.fold_biases(b_ih, b_hh)
+    return kind.step(w_hh, b_rec)(input_projection(input, w_ih, b_in), hx)
+
+
 def rnn_tanh_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
     """One tanh RNN step: ``h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)``.
 
     ``input`` (B, H_in), ``hx`` (B, H), ``w_ih`` (H, H_in), ``w_hh`` (H, H),
     biases (H,) or None.  Returns ``h'`` (B, H).
     """
-    return rnn_step(_input_projection(input, w_ih, b_ih), hx, w_hh.T, b_hh, "tanh")
+    return _cell_step(ELMAN_KINDS["tanh"], input, hx, w_ih, w_hh, b_ih, b_hh)
 
 
 def rnn_relu_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
     """One ReLU RNN step: ``h' = relu(x W_ih^T + b_ih + h W_hh^T + b_hh)`` (shapes as :func:`rnn_tanh_cell`)."""
-    return rnn_step(_input_projection(input, w_ih, b_ih), hx, w_hh.T, b_hh, "relu")
+    return _cell_step(ELMAN_KINDS["relu"], input, hx, w_ih, w_hh, b_ih, b_hh)
 
 
 def gru_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, reset_after=True):
@@ -208,10 +338,7 @@ def gru_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, reset_after=True):
     ``input`` (B, H_in), ``hx`` (B, H), ``w_ih`` (3H, H_in), ``w_hh`` (3H, H),
     biases (3H,) or None; gates in rows in the order r, z, n.  Returns ``h'`` (B, H).
     """
-    gi = _input_projection(input, w_ih, b_ih)
-    if reset_after:
-        return gru_step(gi, hx, w_hh.T, b_hh)
-    return gru_textbook_step(gi, hx, *_split_textbook_gru(w_hh, b_hh))
+    return _cell_step(GRU_KINDS[bool(reset_after)], input, hx, w_ih, w_hh, b_ih, b_hh)
 
 
 def lstm_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
@@ -221,7 +348,116 @@ def lstm_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
     (4H, H), biases (4H,) or None; gates in rows in the order i, f, g, o.
     Returns ``(h', c')``.
     """
-    return lstm_step(_input_projection(input, w_ih, b_ih), tuple(hx), w_hh.T, b_hh)
+    return _cell_step(LSTM_KIND, input, tuple(hx), w_ih, w_hh, b_ih, b_hh)
+
+
+# ----------------------------------------------------------------------------- functional fused layers
+def _running(lengths, steps):
+    """The (steps, B) bool table of validated ``lengths`` (True while sequence b still runs at step t), or
+    None when every sequence runs every step."""
+    if lengths is None:
+        return None
+    running = np.arange(steps)[:, None] < lengths[None, :]
+    return None if running.all() else running
+
+
+def _fused_mask(running, like):
+    """The running table as the fused ops take it: (T, B, 1) on ``like``'s device, or None."""
+    if running is None:
+        return None
+    return B.to_device(np.ascontiguousarray(running[:, :, None]), like.device)
+
+
+def _step_masks(running, like):
+    """The running table as :func:`run_direction` takes it: per step, None (every sequence runs) or a
+    (B, 1) bool array on ``like``'s device; or None."""
+    if running is None:
+        return None
+    return [None if r.all() else B.to_device(r[:, None], like.device) for r in running]
+
+
+def _check_layer_args(name, gates, x, states, w_ih, w_hh, b_ih, b_hh):
+    """Clear errors for the functional layers: shapes, dtypes and devices, named."""
+    named = [("input", x)] + list(states) + [("w_ih", w_ih), ("w_hh", w_hh)]
+    if (b_ih is None) != (b_hh is None):
+        raise ValueError(f"{name}: give both b_ih and b_hh, or neither")
+    if b_ih is not None:
+        named += [("b_ih", b_ih), ("b_hh", b_hh)]
+    for what, t in named:
+        check_tensor(t, name, what)
+    if x.ndim != 3:
+        raise ValueError(f"{name}: expected input of shape (seq_len, batch, input_size), got {tuple(x.shape)}")
+    steps, batch, n_in = x.shape
+    if w_hh.ndim != 2 or w_hh.shape[0] != gates * w_hh.shape[1]:
+        raise ValueError(f"{name}: expected w_hh of shape ({gates}*hidden, hidden), got {tuple(w_hh.shape)}")
+    hidden = w_hh.shape[1]
+    expected = {"w_ih": (gates * hidden, n_in), "b_ih": (gates * hidden,), "b_hh": (gates * hidden,)}
+    for what, t in named:
+        if what in expected and tuple(t.shape) != expected[what]:
+            raise ValueError(f"{name}: expected {what} of shape {expected[what]} for input {tuple(x.shape)} "
+                             f"and hidden size {hidden}, got {tuple(t.shape)}")
+    for what, t in states:
+        if tuple(t.shape) != (batch, hidden):
+            raise ValueError(f"{name}: expected {what} of shape {(batch, hidden)} (batch, hidden) for input "
+                             f"{tuple(x.shape)}, got {tuple(t.shape)}")
+    if steps == 0 or batch == 0:
+        raise ValueError(f"{name}: got an empty input of shape {tuple(x.shape)}")
+    for what, t in named:
+        if t.dtype != x.dtype or t.dtype.kind != "f":
+            raise TypeError(f"{name}: every tensor must have the input's floating dtype {x.dtype}; "
+                            f"{what} is {t.dtype}")
+        if t.device != x.device:
+            raise B.DeviceError(f"{name}: input is on {x.device} but {what} is on {t.device}")
+    return steps, batch
+
+
+def _fused_layer(name, kind, input, states, w_ih, w_hh, b_ih, b_hh, reverse, lengths):
+    """Check the arguments, fold the biases and run ``kind``'s fused op (``states``: ``[(name, tensor)]``)."""
+    steps, batch = _check_layer_args(name, kind.num_gates, input, states, w_ih, w_hh, b_ih, b_hh)
+    running = _running(None if lengths is None else check_lengths(name, lengths, steps, batch), steps)
+    b_in, b_rec = kind.fold_biases(b_ih, b_hh)
+    state = tuple(t for _, t in states) if len(states) > 1 else states[0][1]
+    return kind.fused(input, state, w_ih, w_hh, b_in, b_rec, reverse=bool(reverse),
+                      running=_fused_mask(running, input))
+
+
+def rnn_layer(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, *, nonlinearity="tanh", reverse=False, lengths=None):
+    """One direction of an Elman RNN layer over a whole sequence, fused (see :class:`minigrad.ops.rnn_fused.RNNLayerOp`).
+
+    ``input`` (T, B, I), ``hx`` (B, H), ``w_ih`` (H, I), ``w_hh`` (H, H),
+    biases (H,) or None; ``nonlinearity`` 'tanh' or 'relu'; ``reverse``: run
+    from the last step to the first; ``lengths``: one int per batch element
+    (padded steps keep the state, their outputs are zero).  Returns
+    ``(output (T, B, H), h_n (B, H))``.  First-order gradients only.
+    """
+    kind = _elman_kind("rnn_layer", nonlinearity)
+    return _fused_layer("rnn_layer", kind, input, [("hx", hx)], w_ih, w_hh, b_ih, b_hh, reverse, lengths)
+
+
+def gru_layer(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, *, reset_after=True, reverse=False, lengths=None):
+    """One direction of a GRU layer over a whole sequence, fused (see :class:`minigrad.ops.rnn_fused.GRULayerOp`).
+
+    ``input`` (T, B, I), ``hx`` (B, H), ``w_ih`` (3H, I), ``w_hh`` (3H, H),
+    biases (3H,) or None (gates r, z, n); ``reset_after`` as in
+    :class:`minigrad.nn.GRU`; ``reverse``/``lengths`` as in :func:`rnn_layer`.
+    Returns ``(output (T, B, H), h_n (B, H))``.  First-order gradients only.
+    """
+    kind = GRU_KINDS[bool(reset_after)]
+    return _fused_layer("gru_layer", kind, input, [("hx", hx)], w_ih, w_hh, b_ih, b_hh, reverse, lengths)
+
+
+def lstm_layer(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, *, reverse=False, lengths=None):
+    """One direction of an LSTM layer over a whole sequence, fused (see :class:`minigrad.ops.rnn_fused.LSTMLayerOp`).
+
+    ``input`` (T, B, I), ``hx = (h0, c0)`` each (B, H), ``w_ih`` (4H, I),
+    ``w_hh`` (4H, H), biases (4H,) or None (gates i, f, g, o);
+    ``reverse``/``lengths`` as in :func:`rnn_layer`.  Returns
+    ``(output (T, B, H), (h_n, c_n))``.  First-order gradients only.
+    """
+    if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+        raise TypeError(f"lstm_layer: hx must be a tuple (h0, c0), got {type(hx).__name__}")
+    states = [("h0", hx[0]), ("c0", hx[1])]
+    return _fused_layer("lstm_layer", LSTM_KIND, input, states, w_ih, w_hh, b_ih, b_hh, reverse, lengths)
 
 
 # ----------------------------------------------------------------------------- checks shared by cells and layers
@@ -424,7 +660,7 @@ def run_direction(x, state, w_ih, b_ih, step, masks=None, reverse=False, per_ste
     if per_step is None:
         # The input's contribution does not depend on the state: one big matmul for all steps, then
         # one unbind (one graph node; x[t] per step would make backward cost O(T^2)).
-        gi = _input_projection(x.reshape(steps * batch, x.shape[2]), w_ih, b_ih)
+        gi = input_projection(x.reshape(steps * batch, x.shape[2]), w_ih, b_ih)
         gi_steps = gi.reshape(steps, batch, gi.shape[-1]).unbind(0)
     else:
         x_steps = x.unbind(0)
@@ -436,7 +672,7 @@ def run_direction(x, state, w_ih, b_ih, step, masks=None, reverse=False, per_ste
             new_state = step(gi_steps[t], state)
         else:
             w_ih_t, b_ih_t, step_t = per_step(t)
-            new_state = step_t(_input_projection(x_steps[t], w_ih_t, b_ih_t), state)
+            new_state = step_t(input_projection(x_steps[t], w_ih_t, b_ih_t), state)
         running = masks[t] if masks is not None else None
         if running is not None:  # finished sequences keep their state
             if isinstance(new_state, tuple):
@@ -498,6 +734,8 @@ class RNNBase(Module, metaclass=abc.ABCMeta):
     """
 
     num_gates = 1
+    #: The state is a pair (h, c) (LSTM), not one tensor.
+    _state_pair = False
     #: Set (on the instance) only while :func:`minigrad.utils.bptt_contributions` runs the layer with one copy
     #: of the weights per step: ``(layer, direction, t) -> {short name: tensor}``.
     _per_step_weights = None
@@ -619,30 +857,30 @@ class RNNBase(Module, metaclass=abc.ABCMeta):
         """``(w_ih, b_in, step)`` of one (layer, direction); ``weights`` (as :meth:`_direction_weights`)
         replaces the parameters, e.g. by one copy per time step."""
         w = self._direction_weights(layer, direction) if weights is None else weights
-        return self.cell_math(w["weight_ih"], w["weight_hh"], w.get("bias_ih"), w.get("bias_hh"))
+        w_ih, b_in, step = self.cell_math(w["weight_ih"], w["weight_hh"], w.get("bias_ih"), w.get("bias_hh"))
+        if "weight_hr" not in w:
+            return w_ih, b_in, step
+        w_hr_t = w["weight_hr"].T  # an LSTM with projections
 
-    def _can_fuse(self):
-        """True when a fused op computes exactly this layer's cell: the class that defines the cell math
-        (``cell_math``/``_direction``) is RNN, GRU or LSTM itself, not a subclass with its own cell."""
-        cls = type(self)
-        own = _CELL_CLASS.get(cls)
-        if own is None:  # the first class up the MRO that defines the cell, looked up once per class
-            own = _CELL_CLASS[cls] = next((k for k in cls.__mro__ if k is RNNBase or "cell_math" in vars(k)
-                                           or "_direction" in vars(k)), RNNBase)
-        return own in _FUSED_CLASSES and self.mode in ("RNN_TANH", "RNN_RELU", "GRU", "LSTM")
+        def projected_step(gi, state):
+            h, c = step(gi, state)
+            return h @ w_hr_t, c  # h_t = (o * tanh(c_t)) W_hr^T
 
-    def _fused_direction(self, layer, direction, x, state, lengths):
+        return w_ih, b_in, projected_step
+
+    def _fused_kind(self):
+        """The cell kind whose fused op computes this layer's cell, or None (run unrolled): a subclass
+        with its own ``cell_math`` has no fused op; neither has a projected LSTM."""
+        if type(self).cell_math is not _BuiltinLayer.cell_math or self.proj_size:
+            return None
+        return self.cell_kind
+
+    def _fused_direction(self, kind, layer, direction, x, state, running):
         """One (layer, direction) as one fused op: ``(output (T, B, H), final state)``."""
-        sfx = self._suffix(layer, direction)
-        w_ih, w_hh = getattr(self, "weight_ih" + sfx), getattr(self, "weight_hh" + sfx)
-        b_ih = getattr(self, "bias_ih" + sfx) if self.bias else None
-        b_hh = getattr(self, "bias_hh" + sfx) if self.bias else None
-        options = dict(reverse=direction == 1, lengths=lengths)
-        if self.mode == "LSTM":
-            return lstm_layer(x, state, w_ih, w_hh, b_ih, b_hh, **options)
-        if self.mode == "GRU":
-            return gru_layer(x, state, w_ih, w_hh, b_ih, b_hh, reset_after=self.reset_after, **options)
-        return rnn_layer(x, state, w_ih, w_hh, b_ih, b_hh, nonlinearity=self.nonlinearity, **options)
+        w = self._direction_weights(layer, direction)
+        b_in, b_rec = kind.fold_biases(w.get("bias_ih"), w.get("bias_hh"))
+        return kind.fused(x, state, w["weight_ih"], w["weight_hh"], b_in, b_rec, reverse=direction == 1,
+                          running=running)
 
     # -- input checks --------------------------------------------------------------------------
     def _time_major_input(self, input):
@@ -669,11 +907,11 @@ class RNNBase(Module, metaclass=abc.ABCMeta):
         count = self.num_layers * self.num_directions
         if hx is None:
             zero = _zeros_state(x, (batch, self.state_size))
-            if self.mode != "LSTM":
+            if not self._state_pair:
                 return [zero] * count
             cell_zero = zero if not self.proj_size else _zeros_state(x, (batch, self.hidden_size))
             return [(zero, cell_zero)] * count
-        if self.mode == "LSTM":
+        if self._state_pair:
             if not isinstance(hx, (tuple, list)) or len(hx) != 2:
                 raise TypeError(f"{name}: hx must be a tuple (h_0, c_0), got {type(hx).__name__}")
             hs = self._check_state(hx[0], "h_0", x, batched, self.state_size)
@@ -697,30 +935,18 @@ class RNNBase(Module, metaclass=abc.ABCMeta):
             state = state.unsqueeze(1)
         return list(state.unbind(0))
 
-    def _step_masks(self, lengths, x, batched):
-        """Check ``lengths``; return (steps to run, per-step masks or None, lengths as a NumPy array or None)."""
+    def _steps_to_run(self, lengths, x, batched):
+        """Check ``lengths``; return (steps to run, the running table of :func:`_running`, or None)."""
         steps, batch = x.shape[0], x.shape[1]
         if lengths is None:
-            return steps, None, None
+            return steps, None
         name = type(self).__name__
         if not batched:
             raise ValueError(f"{name}: lengths= needs a batched input; got an unbatched input of shape "
                              f"{(steps, self.input_size)}")
-        if isinstance(lengths, Tensor):
-            lengths = B.to_device(lengths.data, "cpu")
-        lengths = np.asarray(lengths)
-        if lengths.ndim != 1 or lengths.shape[0] != batch:
-            raise ValueError(f"{name}: expected lengths with one entry per batch element ({batch}), "
-                             f"got shape {lengths.shape}")
-        if lengths.dtype.kind not in "iu":
-            raise TypeError(f"{name}: lengths must be integers, got dtype {lengths.dtype}")
-        if lengths.min() < 1 or lengths.max() > steps:
-            raise ValueError(f"{name}: lengths must be between 1 and the sequence length {steps}, got "
-                             f"{lengths.tolist()}")
+        lengths = check_lengths(name, lengths, steps, batch)
         run = int(lengths.max())  # no sequence has a real step after this one
-        running = np.arange(run)[:, None] < lengths[None, :]  # (run, B)
-        masks = [None if running[t].all() else B.to_device(running[t][:, None], x.device) for t in range(run)]
-        return run, masks, lengths
+        return run, _running(lengths, run)
 
     # -- forward -------------------------------------------------------------------------------
     def forward(self, input, hx=None, *, lengths=None):
@@ -732,14 +958,16 @@ class RNNBase(Module, metaclass=abc.ABCMeta):
         empty = x.shape[1] == 0  # a batch of 0 sequences (PyTorch gives empty outputs): unrolled, no masks
         if empty and lengths is not None and len(lengths) != 0:
             raise ValueError(f"{type(self).__name__}: lengths has {len(lengths)} entries for a batch of 0")
-        run, masks, lengths = (steps, None, None) if empty else self._step_masks(lengths, x, batched)
+        run, running = (steps, None) if empty else self._steps_to_run(lengths, x, batched)
         if run < steps:  # steps after every sequence's end change nothing: skip them
             x = x[:run]
-        # keep_states needs the unrolled path's per-step states; the fused LSTM has no projection; a
-        # custom cell (a subclass with its own step) has no fused op: all of them run unrolled.
+        # keep_states, per-step weights and the step watch need the unrolled path's steps; a custom cell
+        # and a projected LSTM have no fused op: all of them run unrolled.
         per_step_weights = self._per_step_weights
-        fused = (self.fused and not self.keep_states and not self.proj_size and per_step_weights is None
-                 and _step_watch is None and not empty and self._can_fuse())
+        kind = None
+        if self.fused and not self.keep_states and per_step_weights is None and _step_watch is None and not empty:
+            kind = self._fused_kind()
+        masks = _step_masks(running, x) if kind is None else _fused_mask(running, x)
         layer_input, finals = x, []
         if self.keep_states:
             self.step_states_all = {}
@@ -747,8 +975,8 @@ class RNNBase(Module, metaclass=abc.ABCMeta):
             outputs = []
             for direction in range(self.num_directions):
                 state = states[layer * self.num_directions + direction]
-                if fused:
-                    out, final = self._fused_direction(layer, direction, layer_input, state, lengths)
+                if kind is not None:
+                    out, final = self._fused_direction(kind, layer, direction, layer_input, state, masks)
                     outputs.append(out)
                     finals.append(final)
                     continue
@@ -776,7 +1004,7 @@ class RNNBase(Module, metaclass=abc.ABCMeta):
             output = cat([output, _zeros_state(output, (steps - run,) + tuple(output.shape[1:]))], dim=0)
         if self.batch_first and batched:  # unbatched input (T, H_in) has no batch dim to move
             output = output.transpose(0, 1)
-        if self.mode == "LSTM":
+        if self._state_pair:
             h_n, c_n = stack([f[0] for f in finals], 0), stack([f[1] for f in finals], 0)
             if not batched:
                 return output.squeeze(1), (h_n.squeeze(1), c_n.squeeze(1))
@@ -809,14 +1037,22 @@ def _bind_per_step(module, weights_at, layer, direction):
     return per_step
 
 
-def _folded_bias(b_ih, b_hh):
-    """b_ih + b_hh, added once to the input projection instead of once per step (RNN and LSTM)."""
-    if b_ih is None:
-        return None
-    return b_ih + b_hh
+class _BuiltinLayer(RNNBase):
+    """RNN, GRU and LSTM: the cell is a built-in :class:`CellKind` (``cell_kind``), which also has a
+    fused op.  A subclass that defines its own ``cell_math`` runs unrolled."""
+
+    @property
+    @abc.abstractmethod
+    def cell_kind(self):
+        """The :class:`CellKind` of this layer's cell."""
+
+    def cell_math(self, w_ih, w_hh, b_ih, b_hh):
+        kind = self.cell_kind
+        b_in, b_rec = kind.fold_biases(b_ih, b_hh)
+        return w_ih, b_in, kind.step(w_hh, b_rec)
 
 
-class RNN(RNNBase):
+class RNN(_BuiltinLayer):
     """Elman RNN layer: ``h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)``, act tanh or relu.
 
     ``RNN(input_size, hidden_size, num_layers=1, nonlinearity='tanh', bias=True, batch_first=False,
@@ -827,27 +1063,21 @@ class RNN(RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, fused=FUSED_DEFAULT):
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
-        super().__init__(mode, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+        kind = _elman_kind("RNN", nonlinearity)
+        super().__init__(kind.mode, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
                          fused)
         self.nonlinearity = nonlinearity
+
+    @property
+    def cell_kind(self):
+        return ELMAN_KINDS[self.nonlinearity]
 
     def extra_repr(self):
         text = super().extra_repr()
         return text + (f", nonlinearity={self.nonlinearity!r}" if self.nonlinearity != "tanh" else "")
 
-    def cell_math(self, w_ih, w_hh, b_ih, b_hh):
-        w_hh_t, act = w_hh.T, self.nonlinearity  # transpose once, not once per step
 
-        def step(gi, h):
-            return rnn_step(gi, h, w_hh_t, None, act)
-
-        return w_ih, _folded_bias(b_ih, b_hh), step
-
-
-class GRU(RNNBase):
+class GRU(_BuiltinLayer):
     """GRU layer (equations in :class:`GRUCell`; ``reset_after=False`` for the textbook form).
 
     ``GRU(input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
@@ -864,26 +1094,15 @@ class GRU(RNNBase):
                          fused)
         self.reset_after = bool(reset_after)
 
+    @property
+    def cell_kind(self):
+        return GRU_KINDS[self.reset_after]
+
     def extra_repr(self):
         return super().extra_repr() + ("" if self.reset_after else ", reset_after=False")
 
-    def cell_math(self, w_ih, w_hh, b_ih, b_hh):
-        # b_hn sits inside r * (...), so b_hh cannot be folded into the input bias here.
-        if self.reset_after:
-            w_hh_t = w_hh.T
 
-            def step(gi, h):
-                return gru_step(gi, h, w_hh_t, b_hh)
-        else:
-            w_hrz_t, w_hn_t, b_hrz, b_hn = _split_textbook_gru(w_hh, b_hh)
-
-            def step(gi, h):
-                return gru_textbook_step(gi, h, w_hrz_t, w_hn_t, b_hrz, b_hn)
-
-        return w_ih, b_ih, step
-
-
-class LSTM(RNNBase):
+class LSTM(_BuiltinLayer):
     """LSTM layer (equations in :class:`LSTMCell`).
 
     ``LSTM(input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
@@ -898,33 +1117,10 @@ class LSTM(RNNBase):
     """
 
     num_gates = 4
+    cell_kind = LSTM_KIND
+    _state_pair = True
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, proj_size=0, fused=FUSED_DEFAULT):
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
                          fused, proj_size)
-
-    def _direction(self, layer, direction, weights=None):
-        w = self._direction_weights(layer, direction) if weights is None else weights
-        w_ih, b_in, step = super()._direction(layer, direction, w)
-        if not self.proj_size:
-            return w_ih, b_in, step
-        w_hr_t = w["weight_hr"].T
-
-        def projected_step(gi, state):
-            h, c = step(gi, state)
-            return h @ w_hr_t, c  # h_t = (o * tanh(c_t)) W_hr^T
-
-        return w_ih, b_in, projected_step
-
-    def cell_math(self, w_ih, w_hh, b_ih, b_hh):
-        w_hh_t = w_hh.T
-
-        def step(gi, state):
-            return lstm_step(gi, state, w_hh_t, None)
-
-        return w_ih, _folded_bias(b_ih, b_hh), step
-
-
-_FUSED_CLASSES = (RNN, GRU, LSTM)
-_CELL_CLASS = {}  # layer class -> the class whose cell it runs (see RNNBase._can_fuse)

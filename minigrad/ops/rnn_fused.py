@@ -37,7 +37,12 @@ states entering each step); the bias gradients are column sums of
 ``dgates`` and ``dX = dgates W_ih``.  The per-cell recurrences are in each
 op's docstring.
 
-Variable lengths (``lengths=``): a step where a sequence has already ended
+The ops take the biases already folded by the cell kind that runs them
+(:mod:`minigrad.nn.rnn`): ``b_in``, added to the input projection, and for
+PyTorch's GRU ``b_hn``, which sits inside ``r * (...)``.  Their gradients
+reach ``b_ih`` and ``b_hh`` through the ordinary ops that folded them.
+
+Variable lengths (``running``, from the layer's validated ``lengths=``): a step where a sequence has already ended
 keeps its state (``h_t = h_{t-1}`` for that row) and outputs zeros, exactly as
 the unrolled path does.  In backward such a row's ``dh`` passes straight to
 ``dh_{t-1}`` and its gate gradients are zero.  The reverse direction runs
@@ -68,7 +73,7 @@ from .. import _cpu_kernels as _cpu
 from ..autograd.engine import Op, Tensor
 from ._common import constant, xp_of
 
-__all__ = ["RNNLayerOp", "GRULayerOp", "LSTMLayerOp", "rnn_layer", "gru_layer", "lstm_layer"]
+__all__ = ["RNNLayerOp", "GRULayerOp", "LSTMLayerOp", "input_projection"]
 
 #: Use the fused CUDA kernels for the LSTM and GRU steps on CuPy arrays (False: the portable path).
 USE_CUDA_KERNELS = True
@@ -128,14 +133,27 @@ class _Masks:
         self.partial = B.to_device(self.keep.reshape(running.shape[0], -1).any(axis=1), "cpu").tolist()
 
 
-def _input_projection(x, w_ih, bias):
-    """``X W_ih^T + bias`` for all steps in one matmul: (T, B, I) -> (T*B, I) view/copy, (T, B, G*H) result."""
+def input_projection(x, w_ih, b_in):
+    """``x W_ih^T + b_in``: the input's contribution to every gate, side by side, for every row at once.
+
+    ``x`` (..., I), ``w_ih`` (G*H, I), ``b_in`` (G*H,) or None; returns (..., G*H).  It does not depend
+    on the state, so both paths compute it for all steps before their step loop: the unrolled layers on
+    Tensors (recorded as ordinary ops), the fused ops below on raw arrays.
+    """
+    gi = x @ w_ih.T
+    if b_in is None:
+        return gi
+    if isinstance(gi, Tensor):
+        return gi + b_in
+    gi += b_in  # raw arrays: add into the product, no second (T*B, G*H) array
+    return gi
+
+
+def _all_steps_projection(x, w_ih, b_in):
+    """:func:`input_projection` of a (T, B, I) array: ``(x as (T*B, I), gates (T, B, G*H))``."""
     steps, batch, n_in = x.shape
     x2 = x.reshape(steps * batch, n_in)
-    gates = x2 @ w_ih.T
-    if bias is not None:
-        gates += bias
-    return x2, gates.reshape(steps, batch, w_ih.shape[0])
+    return x2, input_projection(x2, w_ih, b_in).reshape(steps, batch, w_ih.shape[0])
 
 
 def _grads_through_input_projection(op, dgates, x2, x_shape, w_ih, x_index, w_index):
@@ -301,7 +319,7 @@ class RNNLayerOp(_RecurrentLayerOp):
     """Elman RNN over a whole sequence: ``h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)``.
 
     Inputs ``x`` (T, B, I), ``h0`` (B, H), ``w_ih`` (H, I), ``w_hh`` (H, H)
-    [, ``b_ih``, ``b_hh`` (H,)].  Attribute ``nonlinearity``: 'tanh' or
+    [, ``b_in`` = ``b_ih + b_hh`` (H,)].  Attribute ``nonlinearity``: 'tanh' or
     'relu'.  Outputs ``output`` (T, B, H) and ``h_n`` (B, H).
 
     BPTT, with ``dh`` = dL/dh_t (total)::
@@ -313,12 +331,11 @@ class RNNLayerOp(_RecurrentLayerOp):
 
     nonlinearity = "tanh"
 
-    def forward(self, x, h0, w_ih, w_hh, b_ih=None, b_hh=None):
+    def forward(self, x, h0, w_ih, w_hh, b_in=None):
         xp = xp_of(x)
         self._begin(x, x.dtype)
         masks = self.masks
-        bias = None if b_ih is None else b_ih + b_hh  # both biases act once per step: fold them
-        self.x2, pre = _input_projection(x, w_ih, bias)
+        self.x2, pre = _all_steps_projection(x, w_ih, b_in)
         hbuf = _state_buffer(xp, h0, self.steps, self.reverse)
         entering, leaving = _entering_and_leaving(hbuf, self.reverse)
         w_hh_t = w_hh.T
@@ -365,9 +382,8 @@ class RNNLayerOp(_RecurrentLayerOp):
         dx, dw_ih = _grads_through_input_projection(self, dpre, self.x2, x.shape, w_ih, 0, 2)
         dw_hh = dpre.reshape(-1, dpre.shape[-1]).T @ entering.reshape(-1, entering.shape[-1]) if need[3] else None
         grads = [dx, dh, dw_ih, dw_hh]
-        if len(inputs) == 6:
-            db = dpre.reshape(-1, dpre.shape[-1]).sum(axis=0)
-            grads += [db, db.copy()]
+        if len(inputs) == 5:
+            grads.append(dpre.reshape(-1, dpre.shape[-1]).sum(axis=0))
         return _wrap_grads(self, grads)
 
 
@@ -375,7 +391,7 @@ class LSTMLayerOp(_RecurrentLayerOp):
     """LSTM over a whole sequence (equations in :func:`minigrad.nn.rnn.lstm_step`; gates i, f, g, o).
 
     Inputs ``x`` (T, B, I), ``h0``, ``c0`` (B, H), ``w_ih`` (4H, I), ``w_hh``
-    (4H, H) [, ``b_ih``, ``b_hh`` (4H,)].  Outputs ``output`` (T, B, H),
+    (4H, H) [, ``b_in`` = ``b_ih + b_hh`` (4H,)].  Outputs ``output`` (T, B, H),
     ``h_n`` and ``c_n`` (B, H).  Forward keeps the activated gates (T, B, 4H),
     the cells and ``tanh(c_t)``.
 
@@ -390,12 +406,11 @@ class LSTMLayerOp(_RecurrentLayerOp):
         dc_{t-1} = dc * f                       the cell path: only scaled by the forget gate
     """
 
-    def forward(self, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):
+    def forward(self, x, h0, c0, w_ih, w_hh, b_in=None):
         xp = xp_of(x)
         self._begin(x, x.dtype)
         masks, steps, hidden = self.masks, self.steps, h0.shape[-1]
-        bias = None if b_ih is None else b_ih + b_hh
-        self.x2, gates = _input_projection(x, w_ih, bias)  # pre-activations, activated in place below
+        self.x2, gates = _all_steps_projection(x, w_ih, b_in)  # pre-activations, activated in place below
         hbuf = _state_buffer(xp, h0, steps, self.reverse)
         cbuf = _state_buffer(xp, c0, steps, self.reverse)
         h_in, h_out = _entering_and_leaving(hbuf, self.reverse)
@@ -489,9 +504,8 @@ class LSTMLayerOp(_RecurrentLayerOp):
         d2 = dgates.reshape(-1, dgates.shape[-1])
         dw_hh = d2.T @ h_in.reshape(-1, hidden) if need[4] else None
         grads = [dx, dh, dc, dw_ih, dw_hh]
-        if len(inputs) == 7:
-            db = d2.sum(axis=0)
-            grads += [db, db.copy()]
+        if len(inputs) == 6:
+            grads.append(d2.sum(axis=0))
         return _wrap_grads(self, grads)
 
 
@@ -499,7 +513,8 @@ class GRULayerOp(_RecurrentLayerOp):
     """GRU over a whole sequence (gates r, z, n; equations in :class:`minigrad.nn.GRUCell`).
 
     Inputs ``x`` (T, B, I), ``h0`` (B, H), ``w_ih`` (3H, I), ``w_hh`` (3H, H)
-    [, ``b_ih``, ``b_hh`` (3H,)].  Attribute ``reset_after``: True for
+    [, ``b_in`` (3H,): ``b_ih`` with every recurrent bias that acts once per step
+    folded in, [, ``b_hn`` (H,): reset_after's recurrent bias of ``n``]].  Attribute ``reset_after``: True for
     PyTorch's form ``n = tanh(i_n + r * (h W_hn^T + b_hn))``, False for the
     textbook form ``n = tanh(i_n + (r * h) W_hn^T + b_hn)``.  Outputs
     ``output`` (T, B, H) and ``h_n`` (B, H).  Forward keeps the activated
@@ -525,19 +540,11 @@ class GRULayerOp(_RecurrentLayerOp):
 
     reset_after = True
 
-    def forward(self, x, h0, w_ih, w_hh, b_ih=None, b_hh=None):
+    def forward(self, x, h0, w_ih, w_hh, b_in=None, b_hn=None):
         xp = xp_of(x)
         self._begin(x, x.dtype)
         hidden = h0.shape[-1]
-        if b_ih is None:
-            bias, b_hn = None, None
-        elif self.reset_after:  # b_hr, b_hz act once per step: fold them; b_hn sits inside r * (...)
-            bias = b_ih.copy()
-            bias[:2 * hidden] += b_hh[:2 * hidden]
-            b_hn = b_hh[2 * hidden:]
-        else:  # textbook: every recurrent bias is added once per step
-            bias, b_hn = b_ih + b_hh, None
-        self.x2, gates = _input_projection(x, w_ih, bias)
+        self.x2, gates = _all_steps_projection(x, w_ih, b_in)
         hbuf = _state_buffer(xp, h0, self.steps, self.reverse)
         if self.reset_after:
             self.hn = self._forward_reset_after(xp, gates, hbuf, w_hh, b_hn, hidden)
@@ -674,127 +681,18 @@ class GRULayerOp(_RecurrentLayerOp):
         dx, dw_ih = _grads_through_input_projection(self, dgi, self.x2, x.shape, w_ih, 0, 2)
         dgi2 = dgi.reshape(-1, dgi.shape[-1])
         h_prev2 = h_in.reshape(-1, hidden)
-        dw_hh = db_hh = None
+        dw_hh = None
         if self.reset_after:
             dgh2 = dgh.reshape(-1, dgh.shape[-1])
             if need[3]:
                 dw_hh = dgh2.T @ h_prev2
-            if len(inputs) == 6:
-                db_hh = dgh2.sum(axis=0)
-        else:
-            if need[3]:
-                dw_hh = xp.empty(w_hh.shape, dtype=x.dtype)
-                xp.matmul(dgi2[:, :h2].T, h_prev2, out=dw_hh[:h2])
-                xp.matmul(dgi2[:, h2:].T, self.rh.reshape(-1, hidden), out=dw_hh[h2:])
-            if len(inputs) == 6:
-                db_hh = dgi2.sum(axis=0)
+        elif need[3]:
+            dw_hh = xp.empty(w_hh.shape, dtype=x.dtype)
+            xp.matmul(dgi2[:, :h2].T, h_prev2, out=dw_hh[:h2])
+            xp.matmul(dgi2[:, h2:].T, self.rh.reshape(-1, hidden), out=dw_hh[h2:])
         grads = [dx, dh, dw_ih, dw_hh]
+        if len(inputs) >= 5:
+            grads.append(dgi2.sum(axis=0))  # b_in
         if len(inputs) == 6:
-            grads += [dgi2.sum(axis=0), db_hh]
+            grads.append(dgh2[:, h2:].sum(axis=0))  # b_hn (reset_after)
         return _wrap_grads(self, grads)
-
-
-# ----------------------------------------------------------------------------- functional API
-def _running_mask(lengths, steps, batch, like):
-    """``lengths`` (one int per batch element, 1..T) -> (T, B, 1) bool array on ``like``'s device, or None
-    when every sequence runs every step."""
-    if lengths is None:
-        return None
-    if isinstance(lengths, Tensor):
-        lengths = B.to_device(lengths.data, "cpu")
-    lengths = np.asarray(lengths)
-    if lengths.ndim != 1 or lengths.shape[0] != batch or lengths.dtype.kind not in "iu":
-        raise ValueError(f"expected lengths with one integer per batch element ({batch}), got "
-                         f"{lengths.tolist()} (shape {lengths.shape}, dtype {lengths.dtype})")
-    if lengths.size and (lengths.min() < 1 or lengths.max() > steps):
-        raise ValueError(f"lengths must be between 1 and the sequence length {steps}, got {lengths.tolist()}")
-    running = np.arange(steps)[:, None] < lengths[None, :]
-    if running.all():
-        return None
-    return B.to_device(np.ascontiguousarray(running[:, :, None]), like.device)
-
-
-def _check_layer_args(name, gates, x, states, w_ih, w_hh, b_ih, b_hh):
-    """Clear errors for the functional API: shapes, dtypes and devices, named."""
-    named = [("input", x)] + list(states) + [("w_ih", w_ih), ("w_hh", w_hh)]
-    if (b_ih is None) != (b_hh is None):
-        raise ValueError(f"{name}: give both b_ih and b_hh, or neither")
-    if b_ih is not None:
-        named += [("b_ih", b_ih), ("b_hh", b_hh)]
-    for what, t in named:
-        if not isinstance(t, Tensor):
-            raise TypeError(f"{name}: {what} must be a minigrad Tensor, got {type(t).__name__}")
-    if x.ndim != 3:
-        raise ValueError(f"{name}: expected input of shape (seq_len, batch, input_size), got {tuple(x.shape)}")
-    steps, batch, n_in = x.shape
-    if w_hh.ndim != 2 or w_hh.shape[0] != gates * w_hh.shape[1]:
-        raise ValueError(f"{name}: expected w_hh of shape ({gates}*hidden, hidden), got {tuple(w_hh.shape)}")
-    hidden = w_hh.shape[1]
-    expected = {"w_ih": (gates * hidden, n_in), "b_ih": (gates * hidden,), "b_hh": (gates * hidden,)}
-    for what, t in named:
-        if what in expected and tuple(t.shape) != expected[what]:
-            raise ValueError(f"{name}: expected {what} of shape {expected[what]} for input {tuple(x.shape)} "
-                             f"and hidden size {hidden}, got {tuple(t.shape)}")
-    for what, t in states:
-        if tuple(t.shape) != (batch, hidden):
-            raise ValueError(f"{name}: expected {what} of shape {(batch, hidden)} (batch, hidden) for input "
-                             f"{tuple(x.shape)}, got {tuple(t.shape)}")
-    if steps == 0 or batch == 0:
-        raise ValueError(f"{name}: got an empty input of shape {tuple(x.shape)}")
-    for what, t in named:
-        if t.dtype != x.dtype or t.dtype.kind != "f":
-            raise TypeError(f"{name}: every tensor must have the input's floating dtype {x.dtype}; "
-                            f"{what} is {t.dtype}")
-        if t.device != x.device:
-            raise B.DeviceError(f"{name}: input is on {x.device} but {what} is on {t.device}")
-    return steps, batch
-
-
-def _args(x, states, w_ih, w_hh, b_ih, b_hh):
-    return (x, *states, w_ih, w_hh) + (() if b_ih is None else (b_ih, b_hh))
-
-
-def rnn_layer(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, *, nonlinearity="tanh", reverse=False, lengths=None):
-    """One direction of an Elman RNN layer over a whole sequence, fused (see :class:`RNNLayerOp`).
-
-    ``input`` (T, B, I), ``hx`` (B, H), ``w_ih`` (H, I), ``w_hh`` (H, H),
-    biases (H,) or None; ``nonlinearity`` 'tanh' or 'relu'; ``reverse``: run
-    from the last step to the first; ``lengths``: one int per batch element
-    (padded steps keep the state, their outputs are zero).  Returns
-    ``(output (T, B, H), h_n (B, H))``.  First-order gradients only.
-    """
-    if nonlinearity not in ("tanh", "relu"):
-        raise ValueError(f"rnn_layer: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-    steps, batch = _check_layer_args("rnn_layer", 1, input, [("hx", hx)], w_ih, w_hh, b_ih, b_hh)
-    return RNNLayerOp.apply(*_args(input, [hx], w_ih, w_hh, b_ih, b_hh), nonlinearity=nonlinearity,
-                            reverse=bool(reverse), running=_running_mask(lengths, steps, batch, input))
-
-
-def gru_layer(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, *, reset_after=True, reverse=False, lengths=None):
-    """One direction of a GRU layer over a whole sequence, fused (see :class:`GRULayerOp`).
-
-    ``input`` (T, B, I), ``hx`` (B, H), ``w_ih`` (3H, I), ``w_hh`` (3H, H),
-    biases (3H,) or None (gates r, z, n); ``reset_after`` as in
-    :class:`minigrad.nn.GRU`; ``reverse``/``lengths`` as in :func:`rnn_layer`.
-    Returns ``(output (T, B, H), h_n (B, H))``.  First-order gradients only.
-    """
-    steps, batch = _check_layer_args("gru_layer", 3, input, [("hx", hx)], w_ih, w_hh, b_ih, b_hh)
-    return GRULayerOp.apply(*_args(input, [hx], w_ih, w_hh, b_ih, b_hh), reset_after=bool(reset_after),
-                            reverse=bool(reverse), running=_running_mask(lengths, steps, batch, input))
-
-
-def lstm_layer(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, *, reverse=False, lengths=None):
-    """One direction of an LSTM layer over a whole sequence, fused (see :class:`LSTMLayerOp`).
-
-    ``input`` (T, B, I), ``hx = (h0, c0)`` each (B, H), ``w_ih`` (4H, I),
-    ``w_hh`` (4H, H), biases (4H,) or None (gates i, f, g, o);
-    ``reverse``/``lengths`` as in :func:`rnn_layer`.  Returns
-    ``(output (T, B, H), (h_n, c_n))``.  First-order gradients only.
-    """
-    if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-        raise TypeError(f"lstm_layer: hx must be a tuple (h0, c0), got {type(hx).__name__}")
-    states = [("h0", hx[0]), ("c0", hx[1])]
-    steps, batch = _check_layer_args("lstm_layer", 4, input, states, w_ih, w_hh, b_ih, b_hh)
-    out, h_n, c_n = LSTMLayerOp.apply(*_args(input, hx, w_ih, w_hh, b_ih, b_hh), reverse=bool(reverse),
-                                      running=_running_mask(lengths, steps, batch, input))
-    return out, (h_n, c_n)

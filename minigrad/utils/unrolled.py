@@ -25,9 +25,6 @@ def _time_major(layer, array):
     return a.swapaxes(0, 1) if (a.ndim == 3 and layer.batch_first) else a
 
 
-_KIND = {"RNN_TANH": "tanh RNN", "RNN_RELU": "ReLU RNN", "GRU": "GRU", "LSTM": "LSTM"}
-
-
 def draw_unrolled(layer, x, loss_fn=None, h0=None, *, lengths=None, expand=False) -> Dot:
     """The unrolled computation of ``layer(x, h0)`` as Graphviz DOT text.
 
@@ -82,7 +79,8 @@ def _build(layer, x, output, states, grad_norms, watch, expand):
     xs = _time_major(layer, x.data)
     ys = _time_major(layer, output.data)
     steps = xs.shape[0]
-    kind = _KIND.get(layer.mode, type(layer).__name__)
+    kind = getattr(layer, "cell_kind", None)  # a built-in cell's name, else the layer class's
+    kind = type(layer).__name__ if kind is None else kind.label
     keys = list(states)
     lines = ["digraph unrolled {", '  rankdir="BT"; newrank=true; nodesep=0.25; ranksep=0.45;',
              '  node [fontname="Helvetica", fontsize=10];', '  edge [fontname="Helvetica", fontsize=9];']

@@ -7,5 +7,5 @@ from .loss import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .attention import scaled_dot_product_attention  # noqa: F401
 from ..rnn import gru_cell, lstm_cell, rnn_relu_cell, rnn_tanh_cell  # noqa: F401,E402
-from ...ops.rnn_fused import gru_layer, lstm_layer, rnn_layer  # noqa: F401,E402
+from ..rnn import gru_layer, lstm_layer, rnn_layer  # noqa: F401,E402
 from .extra import *  # noqa: F401,F403
