@@ -38,12 +38,13 @@ states entering each step); the bias gradients are column sums of
 op's docstring.
 
 The ops take the biases already folded by the cell kind that runs them
-(:mod:`minigrad.nn.rnn`): ``b_in``, added to the input projection, and for
-PyTorch's GRU ``b_hn``, which sits inside ``r * (...)``.  Their gradients
-reach ``b_ih`` and ``b_hh`` through the ordinary ops that folded them.
+(``CellKind`` in :mod:`minigrad.nn.rnn`): ``b_in``, added to the input
+projection, and for PyTorch's GRU ``b_hn``, which sits inside ``r * (...)``.
+Their gradients reach ``b_ih`` and ``b_hh`` through the ordinary ops that
+folded them.  The layers check ``lengths=`` and give the ops ``running``, a
+(T, B, 1) bool array, True while a sequence still runs.
 
-Variable lengths (``running``, from the layer's validated ``lengths=``): a step where a sequence has already ended
-keeps its state (``h_t = h_{t-1}`` for that row) and outputs zeros, exactly as
+Variable lengths: a step where a sequence has already ended keeps its state (``h_t = h_{t-1}`` for that row) and outputs zeros, exactly as
 the unrolled path does.  In backward such a row's ``dh`` passes straight to
 ``dh_{t-1}`` and its gate gradients are zero.  The reverse direction runs
 from the last step down, so each sequence's state stays ``h_0`` until its own
@@ -513,8 +514,9 @@ class GRULayerOp(_RecurrentLayerOp):
     """GRU over a whole sequence (gates r, z, n; equations in :class:`minigrad.nn.GRUCell`).
 
     Inputs ``x`` (T, B, I), ``h0`` (B, H), ``w_ih`` (3H, I), ``w_hh`` (3H, H)
-    [, ``b_in`` (3H,): ``b_ih`` with every recurrent bias that acts once per step
-    folded in, [, ``b_hn`` (H,): reset_after's recurrent bias of ``n``]].  Attribute ``reset_after``: True for
+    [, ``b_in`` (3H,): ``b_ih`` plus every recurrent bias that acts once per
+    step [, ``b_hn`` (H,): reset_after's bias inside ``r * (...)``]].
+    Attribute ``reset_after``: True for
     PyTorch's form ``n = tanh(i_n + r * (h W_hn^T + b_hn))``, False for the
     textbook form ``n = tanh(i_n + (r * h) W_hn^T + b_hn)``.  Outputs
     ``output`` (T, B, H) and ``h_n`` (B, H).  Forward keeps the activated
