@@ -412,6 +412,14 @@ def train(o, *, series=None):
         return (f"epoch {r['epoch']:2d}: train RMSE {r['train_rmse']:.4g}  validation RMSE {r['val_rmse']:.4g} {unit}"
                 f"{'  (best)' if improved else ''}  ({seconds:.1f}s)")
 
+    def summarize(done):  # the model holds the best epoch's weights
+        results = score_test_set(model, split, config, device)
+        return {"data": data, "horizon": horizon, "window": window, "cell": cell, "hidden": o.hidden, "seed": seed,
+                "epochs": epochs, "best_epoch": done.best_epoch, "best_val_rmse": done.score,
+                "ridge": float(lam), "unit": unit, **results,
+                "seconds_per_epoch": float(np.mean(done.epoch_times)) if done.epoch_times else 0.0,
+                "seconds_total": time.perf_counter() - started, "checkpoint": ckpt, "curves": done.curves}
+
     # The epoch to beat is epoch 0, the linear path alone.
     done = T.fit(model, optimizer, loader, batch_loss, evaluate_epoch, task="forecast", config=config,
                  epochs=epochs, checkpoint=ckpt, train_model=train_model, scheduler=scheduler, clip=1.0, show=show,
@@ -419,16 +427,11 @@ def train(o, *, series=None):
                  keep="best", best=(val_rmse, 0), patience=o.patience, history=history, resume=o.resume,
                  quiet=quiet, device=device, threads=o.threads, describe=describe,
                  curves=(os.path.join(o.out, f"{name}_curves.png"), f"forecast {data}, horizon {horizon}",
-                         [["train_rmse", "val_rmse"]]))
-    results = score_test_set(model, split, config, device)  # the model holds the best epoch's weights
-    metrics = {"data": data, "horizon": horizon, "window": window, "cell": cell, "hidden": o.hidden, "seed": seed,
-               "epochs": epochs, "best_epoch": done.best_epoch, "best_val_rmse": done.score,
-               "ridge": float(lam), "unit": unit, **results,
-               "seconds_per_epoch": float(np.mean(done.epoch_times)) if done.epoch_times else 0.0,
-               "seconds_total": time.perf_counter() - started, "checkpoint": ckpt, "curves": done.curves}
-    T.write_json(os.path.join(o.out, f"{name}_metrics.json"), metrics)
+                         [["train_rmse", "val_rmse"]]),
+                 metrics=(os.path.join(o.out, f"{name}_metrics.json"), summarize))
+    metrics = done.metrics
     if not quiet:
-        print(format_table(results, unit), flush=True)
+        print(format_table(metrics, unit), flush=True)
         print(f"best validation epoch {done.best_epoch}; checkpoint {ckpt}"
               + (f"; curves {done.curves}" if done.curves else ""), flush=True)
     return metrics

@@ -476,6 +476,18 @@ def train(o, *, text=None):
                 f"nats/{unit} ({r['val_bits']:.3f} bits/{unit}, perplexity {T.perplexity(r['val_nats']):.2f})  "
                 f"({seconds:.1f}s{', best so far' if improved else ''})")
 
+    def summarize(done):  # the model holds the best epoch's weights
+        best = done.score if done.score is not None else math.inf
+        total_seconds = time.perf_counter() - start_all
+        sample = model.generate(prompt, o.sample_length, temperature=o.temperature, seed=seed)
+        return {"cell": cell, "level": level, "val_nats": best, "val_bits": best / math.log(2),
+                "val_perplexity": math.exp(min(best, 50.0)), "best_epoch": done.best_epoch,
+                "final_val_nats": done.history.records[-1]["val_nats"] if done.history.records else None,
+                "epochs": epochs, "seed": seed,
+                "seconds_per_epoch": float(np.mean(done.epoch_times)) if done.epoch_times else None,
+                "total_seconds": total_seconds, "checkpoint": ckpt, "curves": done.curves, "prompt": prompt,
+                "sample": sample, "history": done.history.records}
+
     # The scheduler steps after every chunk (after_step), not after every epoch.
     done = T.fit(model, optimizer, _Limited(run.shard(batches), steps_per_epoch), step, evaluate_epoch,
                  task="charlm", config=config, epochs=epochs, checkpoint=ckpt, train_model=train_model,
@@ -484,25 +496,15 @@ def train(o, *, text=None):
                  patience=o.patience, extra={"vocab": vocab.state_dict(), "prompt": prompt}, resume=o.resume,
                  quiet=quiet, device=device, threads=o.threads, describe=describe,
                  curves=(os.path.join(o.out, "charlm_curves.png"), f"{cell.upper()} language model on hamlet",
-                         [["train_nats", "val_nats"], ["lr"]]))
-    history, best = done.history, done.score
-    total_seconds = time.perf_counter() - start_all
-    with blas_threads(o.threads if device == "cpu" else None):  # the model holds the best epoch's weights
-        sample = model.generate(prompt, o.sample_length, temperature=o.temperature, seed=seed)
-    best = best if best is not None else math.inf
-    metrics = {"cell": cell, "level": level, "val_nats": best, "val_bits": best / math.log(2),
-               "val_perplexity": math.exp(min(best, 50.0)), "best_epoch": done.best_epoch,
-               "final_val_nats": history.records[-1]["val_nats"] if history.records else None, "epochs": epochs,
-               "seed": seed, "seconds_per_epoch": float(np.mean(done.epoch_times)) if done.epoch_times else None,
-               "total_seconds": total_seconds,
-               "checkpoint": ckpt, "curves": done.curves, "prompt": prompt, "sample": sample,
-               "history": history.records}
-    T.write_json(os.path.join(o.out, "charlm_metrics.json"), metrics)
+                         [["train_nats", "val_nats"], ["lr"]]),
+                 metrics=(os.path.join(o.out, "charlm_metrics.json"), summarize))
+    metrics = done.metrics
     if not quiet:
+        best = metrics["val_nats"]
         print(f"best validation {best:.4f} nats/{unit} ({best / math.log(2):.3f} bits/{unit}) at epoch "
-              f"{done.best_epoch}; {T.format_seconds(total_seconds)} in total; checkpoint {ckpt}"
+              f"{done.best_epoch}; {T.format_seconds(metrics['total_seconds'])} in total; checkpoint {ckpt}"
               + (f"; curves {done.curves}" if done.curves else ""))
-        print(f"--- sample (temperature {o.temperature}) ---\n{prompt}{_joiner(level, prompt)}{sample}\n---",
+        print(f"--- sample (temperature {o.temperature}) ---\n{prompt}{_joiner(level, prompt)}{metrics['sample']}\n---",
               flush=True)
     return metrics
 

@@ -284,18 +284,21 @@ def train(o, *, data=None):
         return (f"epoch {r['epoch']:2d}: train loss {r['train_loss']:.4f}  test loss {r['test_loss']:.4f}  "
                 f"test accuracy {r['test_acc']:.2%}  ({seconds:.1f}s)")
 
+    def summarize(done):
+        history = done.history
+        return {"model": o.model, "test_accuracy": history.records[-1]["test_acc"] if history.records else None,
+                "best_test_accuracy": history.best("test_acc"), "epochs": o.epochs, "seed": o.seed,
+                "seconds_per_epoch": float(np.mean(done.epoch_times)) if done.epoch_times else None,
+                "checkpoint": ckpt, "curves": done.curves}
+
     done = T.fit(net, optimizer, train_loader, batch_loss, evaluate_epoch, task="lenet", config=config,
                  epochs=o.epochs, checkpoint=ckpt, train_model=train_net, scheduler=scheduler, monitor="test_acc",
                  patience=o.patience, generators={"shift": shift_rng}, resume=o.resume, quiet=quiet, device=device,
                  threads=o.threads, describe=describe,
                  curves=(os.path.join(o.out, f"{o.model}_curves.png"), f"{o.model} on mnist5k",
-                         [["train_loss", "test_loss"], ["test_acc"]]))
-    history = done.history
-    metrics = {"model": o.model, "test_accuracy": history.records[-1]["test_acc"] if history.records else None,
-               "best_test_accuracy": history.best("test_acc"), "epochs": o.epochs, "seed": o.seed,
-               "seconds_per_epoch": float(np.mean(done.epoch_times)) if done.epoch_times else None,
-               "checkpoint": ckpt, "curves": done.curves}
-    T.write_json(os.path.join(o.out, f"{o.model}_metrics.json"), metrics)
+                         [["train_loss", "test_loss"], ["test_acc"]]),
+                 metrics=(os.path.join(o.out, f"{o.model}_metrics.json"), summarize))
+    metrics = done.metrics
     if not quiet:
         print(f"final test accuracy {metrics['test_accuracy']:.2%}; checkpoint {ckpt}"
               + (f"; curves {done.curves}" if done.curves else ""), flush=True)

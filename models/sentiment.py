@@ -416,6 +416,19 @@ def train(o, *, data=None, vectors=None):
                 f"{val}test acc {r['test_acc']:.2%}  ({seconds:.1f}s)"
                 f"{'  *best*' if improved and val_loader is not None else ''}")
 
+    def summarize(done):
+        history, epoch_times = done.history, done.epoch_times
+        best = next((r for r in history.records if r["epoch"] == done.best_epoch), {})
+        return {"cell": cell, "gru_form": o.gru_form if cell == "gru" else None, "hidden": o.hidden,
+                "bidirectional": o.bidirectional, "freeze": o.freeze,
+                "test_accuracy": best.get("test_acc"), "best_epoch": done.best_epoch,
+                "val_accuracy": best.get("val_acc"),
+                "last_epoch_test_accuracy": history.records[-1]["test_acc"] if history.records else None,
+                "epochs_run": len(history.records),
+                "seed": seed, "seconds_per_epoch": float(np.mean(epoch_times)) if epoch_times else None,
+                "seconds_total": float(np.sum(epoch_times)), "vocab_size": len(vocab), "glove_coverage": coverage,
+                "checkpoint": ckpt, "curves": done.curves}
+
     # Without a validation part, the last epoch is the one kept.
     done = T.fit(net, optimizer, train_loader, batch_loss, evaluate_epoch, task="sentiment", config=config,
                  epochs=o.epochs, checkpoint=ckpt, train_model=train_net, scheduler=scheduler, clip=o.clip,
@@ -425,23 +438,13 @@ def train(o, *, data=None, vectors=None):
                  patience=o.patience, trainer_state=averager_state, restore=restore_averager, generators=generators,
                  resume=o.resume, quiet=quiet, device=device, threads=o.threads, describe=describe,
                  curves=(os.path.join(o.out, "sentiment_curves.png"), f"sentiment {cell} on rotten tomatoes",
-                         [["train_loss", "val_loss", "test_loss"], ["train_acc", "val_acc", "test_acc"]]))
-    history = done.history
-    best = next((r for r in history.records if r["epoch"] == done.best_epoch), {})
-    epoch_times = done.epoch_times
-    metrics = {"cell": cell, "gru_form": o.gru_form if cell == "gru" else None, "hidden": o.hidden,
-               "bidirectional": o.bidirectional, "freeze": o.freeze,
-               "test_accuracy": best.get("test_acc"), "best_epoch": done.best_epoch,
-               "val_accuracy": best.get("val_acc"),
-               "last_epoch_test_accuracy": history.records[-1]["test_acc"] if history.records else None,
-               "epochs_run": len(history.records),
-               "seed": seed, "seconds_per_epoch": float(np.mean(epoch_times)) if epoch_times else None,
-               "seconds_total": float(np.sum(epoch_times)), "vocab_size": len(vocab), "glove_coverage": coverage,
-               "checkpoint": ckpt, "curves": done.curves}
-    T.write_json(os.path.join(o.out, "sentiment_metrics.json"), metrics)
-    if not quiet and best:
-        print(f"best epoch {done.best_epoch}: test accuracy {best['test_acc']:.2%} on {len(split.test_texts)} test "
-              f"snippets; checkpoint {ckpt}" + (f"; curves {done.curves}" if done.curves else ""), flush=True)
+                         [["train_loss", "val_loss", "test_loss"], ["train_acc", "val_acc", "test_acc"]]),
+                 metrics=(os.path.join(o.out, "sentiment_metrics.json"), summarize))
+    metrics = done.metrics
+    if not quiet and metrics["test_accuracy"] is not None:
+        print(f"best epoch {done.best_epoch}: test accuracy {metrics['test_accuracy']:.2%} on "
+              f"{len(split.test_texts)} test snippets; checkpoint {ckpt}"
+              + (f"; curves {done.curves}" if done.curves else ""), flush=True)
     return metrics
 
 

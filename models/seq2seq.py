@@ -466,35 +466,39 @@ def train(o):
     # The checkpoint holds the last epoch; one bad late epoch (a gradient spike) must not cost the run its
     # result, so the best one is kept beside it.
     best_ckpt, ckpt = os.path.join(o.out, f"{name}_best.npz"), os.path.join(o.out, f"{name}.npz")
+    def summarize(done):
+        nonlocal accuracy, decoded
+        if decoded is None:  # no epoch ran
+            accuracy, decoded = exact_match(model, test_pairs, vocab, device)
+        heatmap = None
+        if attention != "none" and o.alignments and run.is_main:  # distributed: rank 0 writes
+            shown = test_pairs[:o.alignments]
+            heatmap = plot_alignments(model, shown, vocab, os.path.join(o.out, f"{name}_attention.png"), device)
+            if heatmap is None and not quiet:
+                print("matplotlib is not installed (pip install minigrad[plot]): no attention heatmap", flush=True)
+        samples = [{"source": s, "target": t, "decoded": d} for (s, t), d in zip(test_pairs[:o.examples], decoded)]
+        return {"task": task, "exact_match": accuracy, "best_exact_match": done.history.best("exact_match"),
+                "held_out": len(test_pairs), "train_pairs": len(train_pairs), "epochs": epochs, "seed": seed,
+                "cell": cell, "hidden": o.hidden,
+                "seconds_per_epoch": float(np.mean(done.epoch_times)) if done.epoch_times else 0.0,
+                "seconds_total": time.perf_counter() - started, "examples": samples, "checkpoint": ckpt,
+                "curves": done.curves, "attention": attention, "min_len": lengths.get("min_len"),
+                "max_len": lengths.get("max_len"), "best_checkpoint": best_ckpt if epochs else None,
+                "alignments": heatmap}
+
     done = T.fit(model, optimizer, loader, batch_loss, evaluate_epoch, task="seq2seq", config=config, epochs=epochs,
                  checkpoint=ckpt, train_model=train_model, scheduler=scheduler, clip=1.0, monitor="exact_match",
                  best_checkpoint=best_ckpt, patience=o.patience, resume=o.resume, quiet=quiet, device=device,
                  threads=o.threads, describe=describe,
                  curves=(os.path.join(o.out, f"{name}_curves.png"), f"seq2seq {task}",
-                         [["train_loss"], ["exact_match"]]))
-    history = done.history
-    if decoded is None:  # no epoch ran
-        accuracy, decoded = exact_match(model, test_pairs, vocab, device)
-    heatmap = None
-    if attention != "none" and o.alignments and run.is_main:  # distributed: rank 0 writes
-        shown = test_pairs[:o.alignments]
-        heatmap = plot_alignments(model, shown, vocab, os.path.join(o.out, f"{name}_attention.png"), device)
-        if heatmap is None and not quiet:
-            print("matplotlib is not installed (pip install minigrad[plot]): no attention heatmap", flush=True)
-    samples = [{"source": s, "target": t, "decoded": d} for (s, t), d in zip(test_pairs[:o.examples], decoded)]
-    metrics = {"task": task, "exact_match": accuracy, "best_exact_match": history.best("exact_match"),
-               "held_out": len(test_pairs), "train_pairs": len(train_pairs), "epochs": epochs, "seed": seed,
-               "cell": cell, "hidden": o.hidden,
-               "seconds_per_epoch": float(np.mean(done.epoch_times)) if done.epoch_times else 0.0,
-               "seconds_total": time.perf_counter() - started, "examples": samples, "checkpoint": ckpt,
-               "curves": done.curves, "attention": attention, "min_len": lengths.get("min_len"),
-               "max_len": lengths.get("max_len"), "best_checkpoint": best_ckpt if epochs else None,
-               "alignments": heatmap}
-    T.write_json(os.path.join(o.out, f"{name}_metrics.json"), metrics)
+                         [["train_loss"], ["exact_match"]]),
+                 metrics=(os.path.join(o.out, f"{name}_metrics.json"), summarize))
+    metrics = done.metrics
     if not quiet:
-        print(format_examples(samples))
-        print(f"held-out exact match {accuracy:.2%} ({len(test_pairs)} pairs; best epoch "
-              f"{history.best('exact_match') or 0:.2%}); checkpoint {ckpt}"
+        print(format_examples(metrics["examples"]))
+        heatmap = metrics["alignments"]
+        print(f"held-out exact match {metrics['exact_match']:.2%} ({len(test_pairs)} pairs; best epoch "
+              f"{metrics['best_exact_match'] or 0:.2%}); checkpoint {ckpt}"
               + (f"; curves {done.curves}" if done.curves else "") + (f"; attention {heatmap}" if heatmap else ""),
               flush=True)
     return metrics

@@ -540,7 +540,8 @@ def blas_threads(n):
 
 class Fit:
     """What :func:`fit` leaves: ``history``, the best ``score`` and its ``best_epoch``, ``epoch_times`` (of the
-    epochs run in this call), ``checkpoint``, ``curves`` (the PNG's path or None), ``stopped_early``."""
+    epochs run in this call), ``checkpoint``, ``curves`` (the PNG's path or None), ``stopped_early`` and
+    ``metrics`` (the dict written as JSON, or None)."""
 
     def __init__(self, **fields):
         self.__dict__.update(fields)
@@ -566,7 +567,7 @@ def fit(model, optimizer, batches, step, evaluate, *, task, config, epochs, chec
         begin_epoch=None, train_record=None,
         monitor=None, mode="max", keep="last", best=None, patience=0, kept_weights=None, best_checkpoint=None,
         extra=None, trainer_state=None, restore=None, generators=None, history=None, resume=None, quiet=False,
-        device="cpu", threads=None, describe=None, curves=None, may_change=("epochs",)):
+        device="cpu", threads=None, describe=None, curves=None, metrics=None, may_change=("epochs",)):
     """The epoch loop every trainer shares: train, evaluate, log, checkpoint, resume, early stopping, curves.
 
     Each epoch: ``begin_epoch()`` (if given); one pass of :func:`train_epoch` over ``batches`` with the
@@ -590,8 +591,10 @@ def fit(model, optimizer, batches, step, evaluate, *, task, config, epochs, chec
     ``may_change`` aside); ``generators``: the trainer's ``numpy.random.Generator`` s whose states are
     saved and restored with minigrad's.  Ctrl-C raises :class:`TrainingInterrupted` (the checkpoint of the
     last finished epoch stays); a non-finite loss raises :class:`NonFiniteLossError` before anything of
-    that epoch is saved.  ``curves``: ``(path, title, groups)`` for :meth:`History.plot`.  ``threads``: BLAS
-    threads while training on the CPU (:func:`blas_threads`).  Returns a :class:`Fit`.
+    that epoch is saved.  ``curves``: ``(path, title, groups)`` for :meth:`History.plot`.  ``metrics``:
+    ``(path, summarize)``: at the end (the best weights in the model), ``summarize(fit)`` gives the run's
+    metrics, written to ``path`` as JSON.  ``threads``: BLAS threads while training on the CPU
+    (:func:`blas_threads`).  Returns a :class:`Fit`.
     """
     train_model = model if train_model is None else train_model
     if scheduler is not None and scheduler_per_step:
@@ -665,9 +668,13 @@ def fit(model, optimizer, batches, step, evaluate, *, task, config, epochs, chec
             save(None)
         if keep == "best":
             model.load_state_dict(best_state)
-    plotted = history.plot(curves[0], title=curves[1], groups=curves[2]) if curves else None
-    return Fit(history=history, score=score, best_epoch=best_epoch, epoch_times=epoch_times, checkpoint=checkpoint,
-               curves=plotted, stopped_early=stopped)
+        plotted = history.plot(curves[0], title=curves[1], groups=curves[2]) if curves else None
+        done = Fit(history=history, score=score, best_epoch=best_epoch, epoch_times=epoch_times,
+                   checkpoint=checkpoint, curves=plotted, stopped_early=stopped, metrics=None)
+        if metrics is not None:
+            done.metrics = metrics[1](done)
+            write_json(metrics[0], done.metrics)
+    return done
 
 
 def load_model(path, task, build, device="cpu"):

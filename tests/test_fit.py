@@ -2,6 +2,7 @@
 each trainer's options once (parser, ``train`` keywords, ``*_from_args``)."""
 import argparse
 import inspect
+import json
 
 import numpy as np
 import pytest
@@ -40,10 +41,13 @@ def test_early_stopping_after_patience_epochs_without_improvement(tmp_path):
 
 
 def test_patience_zero_never_stops_and_min_mode(tmp_path):
-    done, _ = _toy(tmp_path, [3.0, 2.0, 2.5, 2.6, 2.7], monitor="score", mode="min")
+    summary = (str(tmp_path / "m.json"), lambda fit: {"best": fit.score, "epochs": len(fit.history.records)})
+    done, _ = _toy(tmp_path, [3.0, 2.0, 2.5, 2.6, 2.7], monitor="score", mode="min", metrics=summary)
     assert len(done.history.records) == 5 and not done.stopped_early
     assert done.best_epoch == 2 and done.score == 2.0
     assert mg.load(str(tmp_path / "toy.npz"))["extra"]["best_epoch"] == 2
+    with open(tmp_path / "m.json") as f:
+        assert json.load(f) == done.metrics == {"best": 2.0, "epochs": 5}
 
 
 def test_keep_best_checkpoints_and_returns_the_best_epochs_weights(tmp_path):
