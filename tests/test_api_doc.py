@@ -2,6 +2,7 @@
 leave out a public name minigrad has.  Its examples run as doctests (pytest.ini); this checks the lists."""
 import importlib
 import inspect
+import re
 
 import pytest
 
@@ -152,3 +153,26 @@ def test_the_not_in_minigrad_reader():
     assert not_in_minigrad(page) == [("torch.nn.Conv3d", "nn.Conv3d"), ("torch.nn.functional.conv3d", "F.conv3d"),
                                      ("torch.optim.lr_scheduler.CyclicLR", "optim.lr_scheduler.CyclicLR"),
                                      ("torch.Tensor.stride", "Tensor.stride"), ("torch.bfloat16", "mg.bfloat16")]
+
+
+def _choices(parser):
+    """The sub-command names of an argparse parser."""
+    import argparse
+
+    (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return action.choices
+
+
+def test_the_command_line_section_names_every_command_and_task():
+    from minigrad.cli import build_parser
+
+    cli = section(TEXT, "Command line")
+    commands = _choices(build_parser())
+    named = set(re.findall(r"`minigrad (\w+)", cli))
+    assert named == set(commands), (named, set(commands))
+    tasks = set(_choices(commands["train"]))
+    listed_tasks = set(re.findall(r"`(\w+)`", re.search(r"\(`lenet`[^)]*\)", cli).group(0)))
+    assert listed_tasks == tasks, (listed_tasks, tasks)
+    options = {a for action in _choices(commands["train"])["lenet"]._actions for a in action.option_strings}
+    for option in re.findall(r"`(--[\w-]+)", cli):
+        assert option in options, f"docs/api.md names {option}, which `minigrad train lenet` does not take"
