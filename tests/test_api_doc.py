@@ -97,6 +97,13 @@ def test_every_tensor_attribute_is_listed():
     assert not missing, f"Tensor attributes missing from docs/api.md: {missing}"
 
 
+@pytest.mark.parametrize("cls", ["nn.Module", "optim.Optimizer", "optim.lr_scheduler.LRScheduler"])
+def test_every_method_of_the_base_classes_is_listed(cls):
+    public = [n for n in dir(resolve(cls)) if not n.startswith("_")]
+    missing = [n for n in public if f"{cls}.{n}" not in LISTED]
+    assert not missing, f"{cls} methods missing from docs/api.md: {missing}"
+
+
 def test_tensor_operations_are_methods_unless_marked_functions_only():
     ops_text = section(TEXT, "Tensor operations")
     only = functions_only(ops_text)
