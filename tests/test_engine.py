@@ -172,6 +172,24 @@ def test_in_place_change_through_a_view_raises():
         loss.backward()
 
 
+def test_in_place_change_before_use_is_fine_and_versions_count_changes():
+    # a node checks for changes stamped after its own place on the tape; the count is PyTorch's _version
+    a = mg.randn(3, requires_grad=True)
+    b = a * 2
+    with mg.no_grad():
+        b.mul_(2)
+        b.add_(1)
+    assert b._version[0] == 2
+    c = (b * b).sum()  # Mul saves b after both changes
+    c.backward()
+    np.testing.assert_allclose(a.grad.numpy(), 2 * 2 * (4 * a.data + 1), rtol=1e-6)  # in-place ops are not recorded
+    d = b * b  # a node recorded, then a change: that one is refused, with the count in the message
+    with mg.no_grad():
+        b.mul_(1)
+    with pytest.raises(BackwardError, match="now at version 3"):
+        d.sum().backward()
+
+
 def test_unused_inputs_are_not_flagged():
     a = mg.randn(3, requires_grad=True)
     b = a + 1  # Add saves nothing it reads in backward

@@ -96,9 +96,8 @@ class Op(abc.ABC):
                 needs = _state.grad_enabled and tuple([t._requires_grad for t in inputs])
         except (ValueError, TypeError, IndexError) as e:
             raise errors.explain(cls.__name__, inputs, e) from None
-        if needs and True in needs:  # record the node: its inputs, their versions, its place on the tape
+        if needs and True in needs:  # record the node: its inputs and its place on the tape
             op._inputs, op.needs_input_grad, op.seq = inputs, needs, next(_sequence)
-            op._versions = [t._version[0] for t in inputs]
         else:
             op = None
         if type(out) is tuple:
@@ -111,9 +110,9 @@ class Op(abc.ABC):
             outs = _new(Tensor)  # _wrap(out, op, 0), spelled out
             outs.data, outs.grad, outs.grad_fn, outs._requires_grad = out, None, op, op is not None
             outs._out_index, outs._retains_grad = 0, False
-            outs._version = inputs[0]._version if cls.is_view else [0]
+            outs._version = inputs[0]._version if cls.is_view else [0, 0]
             if op is not None and cls.save_output:
-                op._out_data, op._out_version, op._out_version_at = out, outs._version, outs._version[0]
+                op._out_data, op._out_version = out, outs._version
         if _state.recorders:
             record_forward(cls, op, inputs, outs)
         return outs
@@ -130,16 +129,16 @@ class Op(abc.ABC):
     @property
     def inputs(self):
         """The input tensors, checked against in-place changes since forward."""
-        for t, v in zip(self._inputs, self._versions):
-            if t._version[0] != v:
-                raise errors.input_modified(self, t, v)
+        for t in self._inputs:
+            if t._version[1] > self.seq:  # changed in place after this node was recorded
+                raise errors.input_modified(self, t)
         return self._inputs
 
     @property
     def output(self):
         """The output tensor (needs ``save_output = True``), attached to this node."""
         counter = self._out_version
-        if counter[0] != self._out_version_at:
+        if counter[1] > self.seq:
             raise errors.output_modified(self)
         out = _wrap(self._out_data, self, 0)
         out._version = counter
@@ -173,7 +172,7 @@ def _wrap(array, grad_fn, index):
     t.grad_fn = grad_fn
     t._requires_grad = grad_fn is not None
     t._out_index = index
-    t._version = [0]
+    t._version = [0, 0]  # [in-place changes so far, the tape clock at the last one]: see Op.inputs
     t._retains_grad = False
     return t
 
@@ -204,7 +203,7 @@ class Tensor(TensorData, HookMixin):
         self.grad_fn = None
         self._requires_grad = bool(requires_grad)
         self._out_index = 0
-        self._version = [0]
+        self._version = [0, 0]
         self._retains_grad = False
 
     @property
@@ -243,7 +242,9 @@ class Tensor(TensorData, HookMixin):
         return self
 
     def _bump_version(self):
+        """Record an in-place change: count it, and stamp it with the tape's clock (see ``Op.inputs``)."""
         self._version[0] += 1
+        self._version[1] = next(_sequence)
 
 
 def _set_requires_grad(self, value):

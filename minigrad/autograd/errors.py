@@ -45,10 +45,10 @@ def wrong_gradient_shape(opname, g, x):
     return BackwardError(f"{opname}.backward produced a gradient of shape {g.shape} for an input of shape {x.shape}")
 
 
-def input_modified(op, t, version):
+def input_modified(op, t):
     return BackwardError(
         f"a tensor of shape {t.shape} needed by {type(op).__name__}'s backward was "
-        f"modified in place after it was used (version {version} -> {t._version[0]}); "
+        f"modified in place after it was used (it is now at version {t._version[0]}); "
         "compute with an out-of-place op (x = x + y, not x += y) or clone it first")
 
 
