@@ -539,3 +539,19 @@ def test_ops_with_one_two_and_three_inputs_record_the_same_way():
     np.testing.assert_allclose(x.grad.numpy(), 1 - np.tanh([1.0, 2.0]) ** 2 + [3.0, 4.0] + [1.0, 1.0], rtol=1e-6)
     with mg.no_grad():
         assert (x * c).grad_fn is None and mg.clamp(c, max=x).grad_fn is None
+
+
+def test_tanh_and_sigmoid_backward_ops_differentiate_to_third_order():
+    # their backward is one op (TanhBackward, SigmoidBackward) whose own backward must stay exact
+    x = mg.tensor([0.3, -1.2, 2.0], dtype=mg.float64, requires_grad=True)
+    t, s = np.tanh(x.data), 1 / (1 + np.exp(-x.data))
+    cases = [(mg.tanh, 1 - t**2, -2 * t * (1 - t**2), -2 * (1 - t**2) * (1 - 3 * t**2)),
+             (mg.sigmoid, s * (1 - s), s * (1 - s) * (1 - 2 * s), s * (1 - s) * (1 - 6 * s + 6 * s**2))]
+    for fn, *derivatives in cases:
+        y = fn(x).sum()
+        for order, expected in enumerate(derivatives):
+            (y,) = mg.autograd.grad(y, x, create_graph=True)
+            if order == 0:
+                assert y.grad_fn.name == fn.__name__.capitalize() + "Backward"
+            np.testing.assert_allclose(y.detach().numpy(), expected, rtol=1e-10)
+            y = y.sum()
