@@ -323,6 +323,28 @@ def test_functional_hessian_of_an_unused_input_is_zero():
     assert h.shape == (2, 2) and not h.data.any()
 
 
+def test_functional_jacobian_and_hessian_take_a_tuple_of_inputs():
+    """As torch.autograd.functional: one Jacobian per input; Hessian blocks [i][j]."""
+    a_np, b_np = np.array([1.0, -2.0]), np.array([0.5, 3.0])
+    a, b = mg.tensor(a_np), mg.tensor(b_np)
+    ja, jb = mg.autograd.functional.jacobian(lambda x, y: x * y, (a, b))
+    np.testing.assert_allclose(ja.data, np.diag(b_np))
+    np.testing.assert_allclose(jb.data, np.diag(a_np))
+    (haa, hab), (hba, hbb) = mg.autograd.functional.hessian(lambda x, y: (x * x * y).sum(), (a, b))
+    np.testing.assert_allclose(haa.data, np.diag(2 * b_np))
+    np.testing.assert_allclose(hab.data, np.diag(2 * a_np))
+    np.testing.assert_allclose(hba.data, np.diag(2 * a_np))
+    assert hbb.shape == (2, 2) and not hbb.data.any()
+    (h11, h12), (h21, h22) = mg.autograd.hessian(lambda x, y: (x ** 3).sum(), (a, mg.ones(3, dtype=mg.float64)))
+    np.testing.assert_allclose(h11.data, np.diag(6 * a_np))
+    assert h12.shape == (2, 3) and h21.shape == (3, 2) and h22.shape == (3, 3) and not h22.data.any()
+    assert not a.requires_grad and not b.requires_grad
+    with pytest.raises(TypeError, match="inputs must be tensors"):
+        mg.autograd.jacobian(lambda x: x, [1.0, 2.0])
+    with pytest.raises(TypeError, match="one tensor"):
+        mg.autograd.jacobian(lambda x: (x, x), a)
+
+
 def test_backward_create_graph_then_second_derivative():
     x = mg.tensor(2.0, dtype=mg.float64, requires_grad=True)
     y = x**4

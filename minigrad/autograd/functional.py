@@ -31,9 +31,25 @@ def _hvp_of_output(out, inputs, vectors):
 
 
 def jacobian(fn, input):
-    """The Jacobian of ``fn`` at ``input`` as a tensor of shape ``output.shape + input.shape``."""
-    x = input if input.requires_grad else input.detach().requires_grad_()
-    return _jacobian_of(fn(x), x)
+    """The Jacobian of ``fn`` at ``input`` as a tensor of shape ``output.shape + input.shape``.
+
+    ``input`` may be a tuple of tensors (``fn`` then takes them as arguments, as in PyTorch): the result is
+    a tuple with one Jacobian per input.  ``fn`` returns one tensor.
+    """
+    xs, is_tuple = _as_tuple(input)
+    _check_tensors("jacobian", xs)
+    xs = tuple(x if x.requires_grad else x.detach().requires_grad_() for x in xs)
+    out = fn(*xs)
+    if not isinstance(out, Tensor):
+        raise TypeError(f"jacobian: fn must return one tensor, got {type(out).__name__}")
+    jacobians = tuple(_jacobian_of(out, x) for x in xs)
+    return jacobians if is_tuple else jacobians[0]
+
+
+def _check_tensors(name, inputs):
+    for x in inputs:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name}: inputs must be tensors (or a tuple of tensors), got {type(x).__name__}")
 
 
 def _jacobian_of(out, x):
@@ -92,11 +108,20 @@ def hessian(func, input):
     """The Hessian of a scalar ``func`` at one tensor ``input``: shape ``input.shape + input.shape``.
 
     Row ``i`` is the gradient of ``d func / d input_i``: the Jacobian of the gradient, built with
-    ``create_graph=True`` so the gradient can be differentiated again.
+    ``create_graph=True`` so the gradient can be differentiated again.  With a tuple of inputs (as in
+    PyTorch) the result is a tuple of tuples: entry ``[i][j]`` has shape ``inputs[i].shape + inputs[j].shape``.
     """
-    x = input.detach().requires_grad_()
-    out = func(x)
-    if out.data.size != 1:
-        raise ValueError(f"hessian needs a scalar function, got output shape {out.shape}")
-    (g,) = grad(out, x, create_graph=True)
-    return _jacobian_of(g, x)
+    xs, is_tuple = _as_tuple(input)
+    _check_tensors("hessian", xs)
+    xs = _fresh_inputs(xs)
+    out = func(*xs)
+    if not isinstance(out, Tensor) or out.data.size != 1:
+        shape = out.shape if isinstance(out, Tensor) else type(out).__name__
+        raise ValueError(f"hessian needs a scalar function, got output shape {shape}")
+    gradients = grad(out, xs, create_graph=True, allow_unused=True)
+    blocks = []
+    for g, xi in zip(gradients, xs):
+        if g is None:  # func does not depend on this input: its rows are zero
+            g = Tensor(B.xp_of(xi.data).zeros_like(xi.data))
+        blocks.append(tuple(_jacobian_of(g, xj) for xj in xs))
+    return tuple(blocks) if is_tuple else blocks[0][0]
