@@ -537,6 +537,24 @@ def test_summed_leaf_gradient_is_its_own_writeable_array():
     np.testing.assert_allclose(b.grad.numpy(), 100 * np.ones(3))
 
 
+def test_leaf_sum_added_in_place_never_touches_a_shared_gradient():
+    # a's first gradient is the very tensor Add also hands to b; the sum of a's three gradients is built
+    # in an array of its own (then added to in place), so b's gradient stays ones
+    a = mg.randn(3, requires_grad=True)
+    b = mg.randn(3, requires_grad=True)
+    seen = []
+    b.register_hook(lambda g: seen.append(g))
+    loss = (a * 2).sum() + (a * 3).sum() + (a + b).sum()  # a + b is recorded last: backward meets it first
+    loss.backward()
+    np.testing.assert_allclose(a.grad.numpy(), 6 * np.ones(3))
+    np.testing.assert_allclose(b.grad.numpy(), np.ones(3))
+    np.testing.assert_allclose(seen[0].numpy(), np.ones(3))
+    loss = (a * 2).sum() + (a * 3).sum() + (a + b).sum()  # into existing .grad: out of place, as before
+    loss.backward()
+    np.testing.assert_allclose(a.grad.numpy(), 12 * np.ones(3))
+    np.testing.assert_allclose(b.grad.numpy(), 2 * np.ones(3))
+
+
 def test_add_gradients_matches_plus_in_both_grad_modes():
     from minigrad.autograd.engine import add_gradients
 

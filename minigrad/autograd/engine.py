@@ -322,14 +322,13 @@ def run_backward(roots, root_grads, retain_graph, create_graph, capture=None):
 def send(t, g, pending, heap, leaves):
     """Add gradient ``g`` to what waits for tensor ``t``: at the node that made it, or at a leaf."""
     node = t.grad_fn
-    if node is None:  # a leaf: its gradient is summed in `leaves` until the end of backward
-        buf, i = leaves.waiting(t), 0
-    else:
-        buf = pending.get(node)
-        if buf is None:  # first gradient for this node: schedule it
-            buf = pending[node] = [None] * node._n_out
-            heapq.heappush(heap, (-node.seq, node))
-        i = t._out_index
+    if node is None:
+        return leaves.add(t, g)
+    buf = pending.get(node)
+    if buf is None:  # first gradient for this node: schedule it
+        buf = pending[node] = [None] * node._n_out
+        heapq.heappush(heap, (-node.seq, node))
+    i = t._out_index
     buf[i] = g if buf[i] is None else add_gradients(buf[i], g)
 
 

@@ -101,24 +101,27 @@ def run_hooks(hooks, g):
 
 class Leaves:
     """Where the gradients that reach leaves go: into ``.grad``, or the capture of ``autograd.grad``.
-    A leaf's gradients are summed while backward runs (in :meth:`waiting`, as a node's are); at the end
-    (:meth:`finish`) its hooks run once on the total, which is stored, then its post-accumulate hooks."""
+    A leaf's gradients are summed while backward runs (:meth:`add`); at the end (:meth:`finish`) its
+    hooks run once on the total, which is stored, then its post-accumulate hooks."""
 
     def __init__(self, create_graph, capture):
         self.create_graph, self.capture = create_graph, capture
-        self.sums = {}  # id(leaf) -> (leaf, [its gradient so far]), in the order gradients first arrived
+        self.sums = {}  # id(leaf) -> [leaf, its gradient so far, whether that is an array this backward made]
 
-    def waiting(self, t):
-        """The one-slot list where the gradient of leaf ``t`` is summed until the end of backward."""
+    def add(self, t, g):
+        """Add gradient ``g`` to the sum of leaf ``t``."""
         entry = self.sums.get(id(t))
         if entry is None:
-            entry = self.sums[id(t)] = (t, [None])
-        return entry[1]
+            self.sums[id(t)] = [t, g, False]
+        elif entry[2]:  # a sum made below (without create_graph): no one else holds its array
+            entry[1].data += g.data
+        else:  # a new sum (either gradient may be shared with other tensors; with create_graph, recorded)
+            entry[1], entry[2] = entry[1] + g, not self.create_graph
 
     def finish(self):
         """Run each leaf's hooks on its summed gradient, store it, then run its post-accumulate hooks."""
         owned = set()  # ids of arrays already stored in some .grad: never share one array
-        for t, (g,) in self.sums.values():
+        for t, g, _ in self.sums.values():
             hooks = getattr(t, "_hooks", None)
             if hooks:
                 g = run_hooks(hooks, g)
