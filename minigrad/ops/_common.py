@@ -41,12 +41,16 @@ def lift(value, like: Tensor) -> Tensor:
 
 
 def pair(a, b):
-    """Both operands of a binary op as tensors (one of them may be a number)."""
+    """Both operands of a binary op as tensors (one of them may be a number), promoted as PyTorch does."""
     if isinstance(a, Tensor):
-        return a, (b if isinstance(b, Tensor) else lift(b, a))
-    if isinstance(b, Tensor):
-        return lift(a, b), b
-    raise TypeError(f"expected a tensor, got {type(a).__name__} and {type(b).__name__}")
+        b = b if isinstance(b, Tensor) else lift(b, a)
+    elif isinstance(b, Tensor):
+        a = lift(a, b)
+    else:
+        raise TypeError(f"expected a tensor, got {type(a).__name__} and {type(b).__name__}")
+    if a.data.dtype != b.data.dtype:
+        a, b = promote(a, b)
+    return a, b
 
 
 def operands(input, other):
@@ -66,25 +70,28 @@ def operands(input, other):
     else:
         raise TypeError(f"expected a tensor, got {type(input).__name__} and {type(other).__name__}")
     if input.data.dtype != other.data.dtype:
-        input, other = zero_dim_promotion(input, other)
+        input, other = promote(input, other)
     return input, other
 
 
 _CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
 
 
-def zero_dim_promotion(a, b):
-    """PyTorch's promotion: a 0-d tensor does not widen the dtype of a tensor with dimensions whose
-    category (bool < integer < floating < complex) is the same or higher (float32 * 0-d float64 is
-    float32); NumPy would widen it."""
+def promote(a, b):
+    """Two operands of different dtypes brought to PyTorch's result dtype, where NumPy's would differ.
+
+    * Different categories (bool < integer < floating < complex): the higher category's operand gives
+      the dtype, whatever the shapes (int64 * float32 is float32, and an integer tensor times a Python
+      float is float32); NumPy would widen to float64.
+    * Same category: a 0-d tensor does not widen a tensor with dimensions (float32 * 0-d float64 is
+      float32); NumPy would widen it.  Otherwise NumPy's rule (float32 + float64 is float64) is PyTorch's.
+    """
+    ca, cb = _CATEGORY[a.data.dtype.kind], _CATEGORY[b.data.dtype.kind]
+    if ca != cb:
+        return (a.to(b.data.dtype), b) if ca < cb else (a, b.to(a.data.dtype))
     if (a.data.ndim == 0) == (b.data.ndim == 0):
         return a, b
-    if a.data.ndim == 0:
-        if _CATEGORY[a.data.dtype.kind] <= _CATEGORY[b.data.dtype.kind]:
-            a = a.to(b.data.dtype)
-    elif _CATEGORY[b.data.dtype.kind] <= _CATEGORY[a.data.dtype.kind]:
-        b = b.to(a.data.dtype)
-    return a, b
+    return (a.to(b.data.dtype), b) if a.data.ndim == 0 else (a, b.to(a.data.dtype))
 
 
 def reflected(fn):
