@@ -29,10 +29,16 @@ POOL_CASES = [
 ]
 
 
+@pytest.fixture(scope="module")
+def cache_folder(tmp_path_factory):
+    """One private kernel cache for this module's tests (each kernel compiles once)."""
+    return tmp_path_factory.mktemp("conv_kernels") / "kernels"
+
+
 @pytest.fixture
-def compiled(tmp_path, monkeypatch):
+def compiled(cache_folder, monkeypatch):
     """Compiled kernels on, in a private cache, for every kernel (also those that stay NumPy on the CPU)."""
-    monkeypatch.setenv(K.ENV_CACHE, str(tmp_path / "kernels"))
+    monkeypatch.setenv(K.ENV_CACHE, str(cache_folder))
     monkeypatch.delenv(K.ENV_SWITCH, raising=False)
     K.reset()
     if not K.available():
