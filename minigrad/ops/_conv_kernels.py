@@ -151,7 +151,6 @@ SOURCES = {
 }
 
 
-
 def _expand(body):
     """The body with every ``DIVIDE(x, d)`` written out (see _DIVIDE)."""
     return re.sub(r"DIVIDE\((\w+), (\w+)\)", lambda m: _DIVIDE.format(x=m[1], d=m[2]), body)
@@ -177,7 +176,7 @@ def divisors(*values):
 
 #: The kernels that also run on the CPU.  The others stay NumPy there: their loops over the window's offsets
 #: keep the C compiler from vectorising them, and NumPy's whole-array passes are faster (max pooling forward
-#: by about 1.5x, col2im by 3x, measured at LeNet-5's sizes); on the GPU every kernel runs.
+#: by about 2x, col2im by 3x, measured at LeNet-5's sizes); on the GPU every kernel runs.
 CPU_KERNELS = frozenset({"max_pool_route_disjoint", "max_pool_gather"})
 
 _cuda_built = {}
