@@ -3,8 +3,9 @@
 NVRTC (the ``nvidia-cuda-nvrtc-cu12`` wheel) runs without a driver.  For each kernel of
 ``minigrad/ops/rnn_fused.py`` and ``minigrad/ops/_conv_kernels.py``, in float32 and float64, CuPy's code
 generator writes the source it would compile on a GPU machine (the same source the emulator runs); NVRTC
-compiles it, with CuPy's compiler options, to PTX for compute capability 8.0 and 9.0.  The float32 PTX must hold no ``.f64`` instruction:
-one would mean the kernel computes in double precision, slowly, on consumer GPUs.
+compiles it, with CuPy's compiler options, to PTX for compute capability 8.0 and 9.0.  The float32 PTX
+must hold no ``.f64`` instruction: one would mean the kernel computes in double precision, slowly, on
+consumer GPUs.
 
 Run ``python tests/cuda_emulator/nvrtc_check.py`` (CI does), or the test in test_cuda_emulator.py.
 """
