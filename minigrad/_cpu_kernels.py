@@ -403,6 +403,50 @@ class ElementwiseKernel:
         return found
 
     def __call__(self, *args, size=None):
+        fn, call, outputs, write_back, _ = self._plan(args, size)
+        if call[0] and call[1]:
+            fn(*call)
+        for target, buf in write_back:
+            target[...] = buf
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+    def stepper(self, first, second):
+        """The kernel prepared for a loop over steps: ``run(t)`` calls it on step t's arguments.
+
+        ``first`` and ``second`` are the argument tuples of steps 0 and 1: arrays of the same shapes
+        and strides, each a view at a fixed offset into one buffer (``buf[t]``, a gate's columns of
+        ``gates[t]``...), so step t's data pointers are ``first``'s plus t times the difference.  The
+        checks and the layout work are done here, once; ``run(t)`` only moves the pointers and calls
+        the C function (the per-step cost of a recurrent layer's loop is mostly this call).  Returns
+        None when the arguments do not qualify (scalars, copies, layouts that differ): call the
+        kernel as usual then.
+        """
+        if not len(first) == len(second) == len(self.params):  # every output given: nothing allocated
+            return None
+        for a, b in zip(first, second):
+            if not isinstance(a, np.ndarray) or not isinstance(b, np.ndarray) or a.shape != b.shape \
+                    or a.strides != b.strides or a.dtype != b.dtype:
+                return None
+        fn, call0, _, write_back0, pointers = self._plan(first, None)
+        _, call1, _, write_back1, _ = self._plan(second, None)
+        if write_back0 or write_back1 or not (call0[0] and call0[1]):
+            return None
+        if any(u != v for k, (u, v) in enumerate(zip(call0, call1)) if k not in pointers):
+            return None
+        deltas = [v - u if k in pointers else 0 for k, (u, v) in enumerate(zip(call0, call1))]
+        moving = [(k, call0[k], deltas[k]) for k in sorted(pointers) if deltas[k]]
+        call = list(call0)
+
+        def run(t):
+            for k, base, delta in moving:
+                call[k] = base + t * delta
+            fn(*call)
+
+        return run
+
+    def _plan(self, args, size):
+        """Check ``args`` and lay out the C call: ``(fn, call arguments, outputs, write-backs, indices
+        of the data pointers in the call)``; ``call[0] * call[1]`` is the number of elements."""
         params = self.params
         n_all = len(params)
         if len(args) != n_all:
@@ -454,7 +498,7 @@ class ElementwiseKernel:
         # Walk the elements as rows x contiguous columns: one flat row when every plain array is
         # contiguous with the full shape (the common case), else rows of the last axis.
         rows, cols, pending = 1, count, []
-        call, write_back, outputs = [1, count], [], []
+        call, write_back, outputs, pointers = [1, count], [], [], set()
         for p, a, st, out_type in zip(params, args, scalar_types, out_types):
             if st is not None:
                 call.append(st(a))
@@ -477,6 +521,7 @@ class ElementwiseKernel:
                     if p.is_output:
                         write_back.append((a, buf))
                     a, interface = buf, buf.__array_interface__
+                pointers.add(len(call))
                 call.append(interface["data"][0])
                 continue
             if interface["strides"] is None and a.shape == shape:  # C-contiguous, full shape
@@ -501,11 +546,8 @@ class ElementwiseKernel:
                     write_back.append((a, buf))
                 view, stride = buf, cols
             call[index - 1], call[index] = view.__array_interface__["data"][0], stride
-        if rows and cols:
-            fn(*call)
-        for target, buf in write_back:
-            target[...] = buf
-        return outputs[0] if len(outputs) == 1 else tuple(outputs)
+        pointers.update(index - 1 for index, _ in pending)
+        return fn, call, outputs, write_back, pointers
 
 
 def get(in_params, out_params, operation, name="kernel"):

@@ -157,6 +157,53 @@ def test_fused_layers_compiled_equal_portable(kind, dtype, compiled, monkeypatch
             np.testing.assert_allclose(a, b, **tol)
 
 
+def test_stepper_calls_equal_plain_calls_and_refuses_what_it_cannot_replay(compiled):
+    """``stepper(first, second)``: step t's call moves only the data pointers; the result is the plain call's."""
+    k = K.ElementwiseKernel("T a, T b", "T out", "out = a * b + tanh(a);", "stepper_check")
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((5, 3, 8)).astype(np.float32)  # (steps, rows, 2 blocks of 4 columns)
+    b = rng.standard_normal((3, 4)).astype(np.float32)  # the same at every step
+    stepped, plain = np.zeros((5, 3, 4), np.float32), np.zeros((5, 3, 4), np.float32)
+
+    def args(t, out):
+        return a[t][:, 4:], b, out[t]
+
+    run = k.stepper(args(0, stepped), args(1, stepped))
+    assert run is not None
+    for t in (4, 0, 2, 3, 1):  # any order, as a reverse direction visits them
+        run(t)
+        k(*args(t, plain))
+    np.testing.assert_array_equal(stepped, plain)
+    assert k.stepper((a[0], b), (a[1], b)) is None  # an output not given (it would be allocated)
+    assert k.stepper((a[0], 2.0, stepped[0]), (a[1], 2.0, stepped[1])) is None  # a scalar
+    assert k.stepper((a[0][:, :4], b, stepped[0]), (a[1], b, stepped[1])) is None  # layouts differ
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_fused_layers_stepper_equals_plain_kernel_calls(kind, compiled, monkeypatch):
+    """The prepared per-step calls of the fused LSTM/GRU give exactly what checking every call gives."""
+    layer = make_layer(kind, 3, 5, num_layers=2, bidirectional=True).to(np.float32)
+    x_np = np.random.default_rng(3).uniform(-2, 2, (6, 4, 3))
+    made = {"n": 0}
+    real = K.ElementwiseKernel.stepper
+
+    def counting(self, first, second):
+        run = real(self, first, second)
+        made["n"] += run is not None
+        return run
+
+    monkeypatch.setattr(K.ElementwiseKernel, "stepper", counting)
+    for lengths in (None, [6, 2, 5, 1]):
+        made["n"] = 0
+        stepped = _run(layer, kind, x_np, np.float32, lengths)
+        assert made["n"] == 8  # the forward and the backward kernel of each of the 4 (layer, direction)
+        monkeypatch.setattr(F, "USE_CPU_STEPPER", False)
+        plain = _run(layer, kind, x_np, np.float32, lengths)
+        monkeypatch.setattr(F, "USE_CPU_STEPPER", True)
+        for u, v in zip(stepped, plain):
+            np.testing.assert_array_equal(u, v)
+
+
 def test_float32_uses_compiled_kernels_by_default(compiled):
     assert F._fused_kernels(np, np.float32) is not None
     assert F._fused_kernels(np, np.float16) is None

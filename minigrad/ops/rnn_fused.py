@@ -167,14 +167,22 @@ def _grads_through_input_projection(op, dgates, x2, x_shape, w_ih, x_index, w_in
 
 
 def _start_backward(op, grad_out, grad_final, batch_shape, dtype):
-    """(dL/d(output) with finished rows zeroed, or None; a private, writable copy of dL/dh_n)."""
+    """``(dout, d_out, d_in)``: dL/d(output) with finished rows zeroed, or None; and the gradients of the
+    states as two (T, B, H) views of one private (T+1, B, H) buffer, laid out as the states are (see
+    :func:`_state_buffer`): ``d_out[t]`` belongs to the state after step t, ``d_in[t]`` to the state
+    entering it.  The state after the last step run holds dL/dh_n (zeros when none flows back)."""
     xp = op.xp
     dout = None
     if grad_out is not None:
         dout = grad_out.data if op.masks is None else grad_out.data * op.masks.run_f
+    buf = xp.empty((op.steps + 1,) + tuple(batch_shape), dtype=dtype)
+    last = 0 if op.reverse else op.steps
     if grad_final is None:
-        return dout, xp.zeros(batch_shape, dtype=dtype)
-    return dout, grad_final.data.astype(dtype, order="C", copy=True)  # a copy: backward adds into it
+        buf[last] = 0
+    else:
+        buf[last] = grad_final.data
+    d_in, d_out = _entering_and_leaving(buf, op.reverse)
+    return dout, d_out, d_in
 
 
 def _wrap_grads(op, grads):
@@ -287,6 +295,33 @@ def _blocks(a, count):
     return [a[..., k * width:(k + 1) * width] for k in range(count)]
 
 
+#: Prepare each step kernel's call once per loop on the CPU (False: check and lay out every call; the tests
+#: compare the two).
+USE_CPU_STEPPER = True
+
+
+def _step_kernel(kernels, name, args_at, steps):
+    """``run(t)``: the kernel ``name`` on step t's arguments ``args_at(t)``; None without kernels.
+
+    Every argument of step t is a view at a fixed offset into a buffer, so on the CPU runner the call is
+    prepared once (:meth:`minigrad._cpu_kernels.ElementwiseKernel.stepper`) and a step only moves its
+    data pointers; CuPy's kernels are called as they are.
+    """
+    if kernels is None:
+        return None
+    kernel = kernels[name]
+    stepper = getattr(kernel, "stepper", None)
+    if USE_CPU_STEPPER and stepper is not None and steps > 1:
+        run = stepper(args_at(0), args_at(1))
+        if run is not None:
+            return run
+
+    def run(t):
+        kernel(*args_at(t))
+
+    return run
+
+
 # ----------------------------------------------------------------------------- the ops
 class _RecurrentLayerOp(Op):
     """Shared parts: the backward is raw-array code, so it cannot be differentiated again.
@@ -358,10 +393,10 @@ class RNNLayerOp(_RecurrentLayerOp):
         x, w_ih, w_hh = inputs[0].data, inputs[2].data, inputs[3].data
         xp, masks = self.xp, self.masks
         entering, leaving = _entering_and_leaving(self.hbuf, self.reverse)
-        dout, dh = _start_backward(self, grad_out, grad_h_n, entering.shape[1:], x.dtype)
-        dh_prev = xp.empty_like(dh)
+        dout, dh_out, dh_in = _start_backward(self, grad_out, grad_h_n, entering.shape[1:], x.dtype)
         dpre = xp.empty(leaving.shape, dtype=x.dtype)  # dL/d(pre-activation), every step
         for t in reversed(self.order):
+            dh = dh_out[t]
             if dout is not None:
                 dh += dout[t]
             partial = masks is not None and masks.partial[t]
@@ -375,10 +410,10 @@ class RNNLayerOp(_RecurrentLayerOp):
                 d *= dh
             else:
                 xp.multiply(dh, h > 0, out=d)
-            xp.matmul(d, w_hh, out=dh_prev)
+            xp.matmul(d, w_hh, out=dh_in[t])
             if partial:
-                dh_prev += carry
-            dh, dh_prev = dh_prev, dh
+                dh_in[t] += carry
+        dh = dh_in[self.order[0]]  # the gradient of h_0
         need = self.needs_input_grad
         dx, dw_ih = _grads_through_input_projection(self, dpre, self.x2, x.shape, w_ih, 0, 2)
         dw_hh = dpre.reshape(-1, dpre.shape[-1]).T @ entering.reshape(-1, entering.shape[-1]) if need[3] else None
@@ -420,13 +455,14 @@ class LSTMLayerOp(_RecurrentLayerOp):
         recurrent = xp.empty(gates.shape[1:], dtype=x.dtype)  # h_{t-1} W_hh^T of one step
         scratch = xp.empty(h0.shape, dtype=x.dtype)
         w_hh_t = w_hh.T
-        kernels = _fused_kernels(xp, x.dtype)
+        kernel = _step_kernel(_fused_kernels(xp, x.dtype), "lstm_forward",
+                              lambda t: (c_in[t], *_blocks(gates[t], 4), c_out[t], h_out[t], tanh_c[t]), steps)
         for t in self.order:
             g_t = gates[t]
             xp.matmul(h_in[t], w_hh_t, out=recurrent)
             g_t += recurrent
-            if kernels is not None:
-                kernels["lstm_forward"](c_in[t], *_blocks(g_t, 4), c_out[t], h_out[t], tanh_c[t])
+            if kernel is not None:
+                kernel(t)
             else:
                 _sigmoid_(g_t[:, :2 * hidden])  # i, f
                 xp.tanh(g_t[:, 2 * hidden:3 * hidden], out=g_t[:, 2 * hidden:3 * hidden])  # g
@@ -451,12 +487,18 @@ class LSTMLayerOp(_RecurrentLayerOp):
         hidden = w_hh.shape[1]
         h_in, _ = _entering_and_leaving(self.hbuf, self.reverse)
         c_in, _ = _entering_and_leaving(self.cbuf, self.reverse)
-        dout, dh = _start_backward(self, grad_out, grad_h_n, h_in.shape[1:], x.dtype)
-        _, dc = _start_backward(self, None, grad_c_n, h_in.shape[1:], x.dtype)
-        dh_prev, dc_prev, scratch = xp.empty_like(dh), xp.empty_like(dh), xp.empty_like(dh)
+        # dL/dh and dL/dc of every state, laid out as the states are: step t reads the gradient of the
+        # state it left (d*_out[t]) and writes that of the state it entered (d*_in[t]), which the step
+        # before reads as its own d*_out
+        dout, dh_out, dh_in = _start_backward(self, grad_out, grad_h_n, h_in.shape[1:], x.dtype)
+        _, dc_out, dc_in = _start_backward(self, None, grad_c_n, h_in.shape[1:], x.dtype)
+        scratch = xp.empty(h_in.shape[1:], dtype=x.dtype)
         dgates = xp.empty(gates.shape, dtype=x.dtype)
-        kernels = _fused_kernels(xp, x.dtype)
+        kernel = _step_kernel(_fused_kernels(xp, x.dtype), "lstm_backward",
+                              lambda t: (*_blocks(gates[t], 4), c_in[t], tanh_c[t], dh_out[t], dc_out[t],
+                                         *_blocks(dgates[t], 4), dc_in[t]), self.steps)
         for t in reversed(self.order):
+            dh, dc, dc_prev = dh_out[t], dc_out[t], dc_in[t]
             if dout is not None:
                 dh += dout[t]
             partial = masks is not None and masks.partial[t]
@@ -465,9 +507,8 @@ class LSTMLayerOp(_RecurrentLayerOp):
                 dh *= masks.run_f[t]
                 dc *= masks.run_f[t]
             d = dgates[t]
-            if kernels is not None:
-                kernels["lstm_backward"](*_blocks(gates[t], 4), c_in[t], tanh_c[t], dh, dc, *_blocks(d, 4),
-                                         dc_prev)
+            if kernel is not None:
+                kernel(t)
             else:
                 i, f, g, o = (gates[t][:, k * hidden:(k + 1) * hidden] for k in range(4))
                 di, df, dg, do = (d[:, k * hidden:(k + 1) * hidden] for k in range(4))
@@ -494,12 +535,12 @@ class LSTMLayerOp(_RecurrentLayerOp):
                 scratch *= i
                 xp.multiply(dc, scratch, out=dg)
                 xp.multiply(dc, f, out=dc_prev)  # dc_{t-1} = dc * f
-            xp.matmul(d, w_hh, out=dh_prev)  # dh_{t-1} = dgates W_hh
+            xp.matmul(d, w_hh, out=dh_in[t])  # dh_{t-1} = dgates W_hh
             if partial:
-                dh_prev += carry_h
+                dh_in[t] += carry_h
                 dc_prev += carry_c
-            dh, dh_prev = dh_prev, dh
-            dc, dc_prev = dc_prev, dc
+        first = self.order[0]
+        dh, dc = dh_in[first], dc_in[first]  # the gradients of h_0 and c_0
         need = self.needs_input_grad
         dx, dw_ih = _grads_through_input_projection(self, dgates, self.x2, x.shape, w_ih, 0, 3)
         d2 = dgates.reshape(-1, dgates.shape[-1])
@@ -566,11 +607,14 @@ class GRULayerOp(_RecurrentLayerOp):
         kernels = _fused_kernels(xp, gates.dtype)
         if kernels is not None and b_hn is None:
             b_hn = xp.zeros(hidden, dtype=gates.dtype)
+        kernel = _step_kernel(kernels, "gru_forward", lambda t: (h_in[t], *_blocks(recurrent, 3), b_hn,
+                                                                 *_blocks(gates[t], 3), hn[t], h_out[t]),
+                              self.steps)
         for t in self.order:
             a = gates[t]  # holds i_r, i_z, i_n (+ biases); becomes r, z, n
             xp.matmul(h_in[t], w_hh_t, out=recurrent)
-            if kernels is not None:
-                kernels["gru_forward"](h_in[t], *_blocks(recurrent, 3), b_hn, *_blocks(a, 3), hn[t], h_out[t])
+            if kernel is not None:
+                kernel(t)
             else:
                 rz = a[:, :h2]
                 rz += recurrent[:, :h2]
@@ -624,16 +668,19 @@ class GRULayerOp(_RecurrentLayerOp):
         xp, masks, gates = self.xp, self.masks, self.gates
         hidden, h2 = w_hh.shape[1], 2 * w_hh.shape[1]
         h_in, _ = _entering_and_leaving(self.hbuf, self.reverse)
-        dout, dh = _start_backward(self, grad_out, grad_h_n, h_in.shape[1:], x.dtype)
-        dh_prev, scratch, skip = xp.empty_like(dh), xp.empty_like(dh), xp.empty_like(dh)
+        dout, dh_out, dh_in = _start_backward(self, grad_out, grad_h_n, h_in.shape[1:], x.dtype)
+        scratch, skip = xp.empty(h_in.shape[1:], dtype=x.dtype), xp.empty(h_in.shape[1:], dtype=x.dtype)
         dgi = xp.empty(gates.shape, dtype=x.dtype)  # dL/d[i_r, i_z, i_n]: the input side, every step
+        kernel = None
         if self.reset_after:
             dgh = xp.empty(gates.shape, dtype=x.dtype)  # dL/d[h_r, h_z, h_n]: the recurrent side
-            kernels = _fused_kernels(xp, x.dtype)
+            kernel = _step_kernel(_fused_kernels(xp, x.dtype), "gru_backward",
+                                  lambda t: (*_blocks(gates[t], 3), self.hn[t], h_in[t], dh_out[t],
+                                             *_blocks(dgi[t], 3), *_blocks(dgh[t], 3), skip), self.steps)
         else:
-            drh = xp.empty_like(dh)  # dL/d(r * h_{t-1})
-            kernels = None
+            drh = xp.empty_like(scratch)  # dL/d(r * h_{t-1})
         for t in reversed(self.order):
+            dh, dh_prev = dh_out[t], dh_in[t]
             if dout is not None:
                 dh += dout[t]
             partial = masks is not None and masks.partial[t]
@@ -641,9 +688,8 @@ class GRULayerOp(_RecurrentLayerOp):
                 carry = dh * masks.keep_f[t]
                 dh *= masks.run_f[t]
             h_prev = h_in[t]
-            if kernels is not None:
-                kernels["gru_backward"](*_blocks(gates[t], 3), self.hn[t], h_prev, dh, *_blocks(dgi[t], 3),
-                                        *_blocks(dgh[t], 3), skip)
+            if kernel is not None:
+                kernel(t)
             else:
                 r, z, n = gates[t][:, :hidden], gates[t][:, hidden:h2], gates[t][:, h2:]
                 dr, dz, dn = dgi[t][:, :hidden], dgi[t][:, hidden:h2], dgi[t][:, h2:]
@@ -678,7 +724,7 @@ class GRULayerOp(_RecurrentLayerOp):
             dh_prev += skip
             if partial:
                 dh_prev += carry
-            dh, dh_prev = dh_prev, dh
+        dh = dh_in[self.order[0]]  # the gradient of h_0
         need = self.needs_input_grad
         dx, dw_ih = _grads_through_input_projection(self, dgi, self.x2, x.shape, w_ih, 0, 2)
         dgi2 = dgi.reshape(-1, dgi.shape[-1])
