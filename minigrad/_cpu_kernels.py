@@ -403,7 +403,7 @@ class ElementwiseKernel:
         return found
 
     def __call__(self, *args, size=None):
-        fn, call, outputs, write_back, _ = self._plan(args, size)
+        fn, call, outputs, write_back, _, _ = self._plan(args, size)
         if call[0] and call[1]:
             fn(*call)
         for target, buf in write_back:
@@ -427,9 +427,9 @@ class ElementwiseKernel:
             if not isinstance(a, np.ndarray) or not isinstance(b, np.ndarray) or a.shape != b.shape \
                     or a.strides != b.strides or a.dtype != b.dtype:
                 return None
-        fn, call0, _, write_back0, pointers = self._plan(first, None)
-        _, call1, _, write_back1, _ = self._plan(second, None)
-        if write_back0 or write_back1 or not (call0[0] and call0[1]):
+        fn, call0, _, _, pointers, copies0 = self._plan(first, None)
+        _, call1, _, _, _, copies1 = self._plan(second, None)
+        if copies0 or copies1 or not (call0[0] and call0[1]):  # a copy's pointer dies with the call
             return None
         if any(u != v for k, (u, v) in enumerate(zip(call0, call1)) if k not in pointers):
             return None
@@ -446,7 +446,8 @@ class ElementwiseKernel:
 
     def _plan(self, args, size):
         """Check ``args`` and lay out the C call: ``(fn, call arguments, outputs, write-backs, indices
-        of the data pointers in the call)``; ``call[0] * call[1]`` is the number of elements."""
+        of the data pointers in the call, number of arguments copied)``; ``call[0] * call[1]`` is the
+        number of elements."""
         params = self.params
         n_all = len(params)
         if len(args) != n_all:
@@ -498,7 +499,7 @@ class ElementwiseKernel:
         # Walk the elements as rows x contiguous columns: one flat row when every plain array is
         # contiguous with the full shape (the common case), else rows of the last axis.
         rows, cols, pending = 1, count, []
-        call, write_back, outputs, pointers = [1, count], [], [], set()
+        call, write_back, outputs, pointers, copies = [1, count], [], [], set(), 0
         for p, a, st, out_type in zip(params, args, scalar_types, out_types):
             if st is not None:
                 call.append(st(a))
@@ -518,6 +519,7 @@ class ElementwiseKernel:
             if p.raw:
                 if interface["strides"] is not None and not a.flags.c_contiguous:
                     buf = np.ascontiguousarray(a)
+                    copies += 1
                     if p.is_output:
                         write_back.append((a, buf))
                     a, interface = buf, buf.__array_interface__
@@ -542,12 +544,13 @@ class ElementwiseKernel:
             stride = _row_stride(view, rows, cols)
             if stride is None:  # not (rows x contiguous columns): work on a contiguous copy
                 buf = np.ascontiguousarray(view)
+                copies += 1
                 if p.is_output:
                     write_back.append((a, buf))
                 view, stride = buf, cols
             call[index - 1], call[index] = view.__array_interface__["data"][0], stride
         pointers.update(index - 1 for index, _ in pending)
-        return fn, call, outputs, write_back, pointers
+        return fn, call, outputs, write_back, pointers, copies
 
 
 def get(in_params, out_params, operation, name="kernel"):

@@ -177,6 +177,8 @@ def test_stepper_calls_equal_plain_calls_and_refuses_what_it_cannot_replay(compi
     assert k.stepper((a[0], b), (a[1], b)) is None  # an output not given (it would be allocated)
     assert k.stepper((a[0], 2.0, stepped[0]), (a[1], 2.0, stepped[1])) is None  # a scalar
     assert k.stepper((a[0][:, :4], b, stepped[0]), (a[1], b, stepped[1])) is None  # layouts differ
+    every_other = a[:, :, ::2]  # columns not contiguous: the call would work on a copy
+    assert k.stepper((every_other[0], b, stepped[0]), (every_other[1], b, stepped[1])) is None
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
