@@ -422,7 +422,8 @@ def _fused_layer(name, kind, input, states, w_ih, w_hh, b_ih, b_hh, reverse, len
 
 
 def rnn_layer(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, *, nonlinearity="tanh", reverse=False, lengths=None):
-    """One direction of an Elman RNN layer over a whole sequence, fused (see :class:`minigrad.ops.rnn_fused.RNNLayerOp`).
+    """One direction of an Elman RNN layer over a whole sequence, fused
+    (:class:`minigrad.ops.rnn_fused.RNNLayerOp`).
 
     ``input`` (T, B, I), ``hx`` (B, H), ``w_ih`` (H, I), ``w_hh`` (H, H),
     biases (H,) or None; ``nonlinearity`` 'tanh' or 'relu'; ``reverse``: run
@@ -435,7 +436,8 @@ def rnn_layer(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, *, nonlinearity="tanh
 
 
 def gru_layer(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, *, reset_after=True, reverse=False, lengths=None):
-    """One direction of a GRU layer over a whole sequence, fused (see :class:`minigrad.ops.rnn_fused.GRULayerOp`).
+    """One direction of a GRU layer over a whole sequence, fused
+    (:class:`minigrad.ops.rnn_fused.GRULayerOp`).
 
     ``input`` (T, B, I), ``hx`` (B, H), ``w_ih`` (3H, I), ``w_hh`` (3H, H),
     biases (3H,) or None (gates r, z, n); ``reset_after`` as in
@@ -447,7 +449,8 @@ def gru_layer(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, *, reset_after=True, 
 
 
 def lstm_layer(input, hx, w_ih, w_hh, b_ih=None, b_hh=None, *, reverse=False, lengths=None):
-    """One direction of an LSTM layer over a whole sequence, fused (see :class:`minigrad.ops.rnn_fused.LSTMLayerOp`).
+    """One direction of an LSTM layer over a whole sequence, fused
+    (:class:`minigrad.ops.rnn_fused.LSTMLayerOp`).
 
     ``input`` (T, B, I), ``hx = (h0, c0)`` each (B, H), ``w_ih`` (4H, I),
     ``w_hh`` (4H, H), biases (4H,) or None (gates i, f, g, o);

@@ -44,8 +44,9 @@ Their gradients reach ``b_ih`` and ``b_hh`` through the ordinary ops that
 folded them.  The layers check ``lengths=`` and give the ops ``running``, a
 (T, B, 1) bool array, True while a sequence still runs.
 
-Variable lengths: a step where a sequence has already ended keeps its state (``h_t = h_{t-1}`` for that row) and outputs zeros, exactly as
-the unrolled path does.  In backward such a row's ``dh`` passes straight to
+Variable lengths: a step where a sequence has already ended keeps its state
+(``h_t = h_{t-1}`` for that row) and outputs zeros, exactly as the unrolled
+path does.  In backward such a row's ``dh`` passes straight to
 ``dh_{t-1}`` and its gate gradients are zero.  The reverse direction runs
 from the last step down, so each sequence's state stays ``h_0`` until its own
 last real step: it starts there, as with PyTorch's packed sequences.
