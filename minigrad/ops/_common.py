@@ -40,21 +40,8 @@ def lift(value, like: Tensor) -> Tensor:
     return _wrap(xp_of(like.data).asarray(value, dtype=dtype), None, 0)
 
 
-def pair(a, b):
-    """Both operands of a binary op as tensors (one of them may be a number), promoted as PyTorch does."""
-    if isinstance(a, Tensor):
-        b = b if isinstance(b, Tensor) else lift(b, a)
-    elif isinstance(b, Tensor):
-        a = lift(a, b)
-    else:
-        raise TypeError(f"expected a tensor, got {type(a).__name__} and {type(b).__name__}")
-    if a.data.dtype != b.data.dtype:
-        a, b = promote(a, b)
-    return a, b
-
-
 def operands(input, other):
-    """The two operands of arithmetic (``+ - * /``) as tensors, promoted as PyTorch does.
+    """The two operands of a binary op as tensors (one of them may be a number), promoted as PyTorch does.
 
     add, sub, mul and div call this only off their fast path (two plain tensors of one dtype):
     for a number, an array, a Tensor subclass (a Parameter) or two dtypes."""

@@ -6,7 +6,7 @@ to the input's shape.
 from __future__ import annotations
 
 from ..autograd.engine import Op, Tensor
-from ._common import constant, lift, operands, pair, xp_of
+from ._common import constant, lift, operands, xp_of
 
 # ----------------------------------------------------------------------------- arithmetic
 
@@ -151,7 +151,7 @@ def div(input, other, *, rounding_mode=None):
     if rounding_mode is not None:
         if rounding_mode not in ("trunc", "floor"):
             raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
-        input, other = pair(input, other)
+        input, other = operands(input, other)
         return RoundedDiv.apply(input, other, rounding_mode=rounding_mode)
     if type(input) is not Tensor or type(other) is not Tensor or input.data.dtype is not other.data.dtype:
         input, other = operands(input, other)
@@ -172,7 +172,7 @@ def positive(input):
 
 def pow(input, exponent):
     """Elementwise ``input ** exponent`` (either may be a number)."""
-    input, exponent = pair(input, exponent)
+    input, exponent = operands(input, exponent)
     return Pow.apply(input, exponent)
 
 
@@ -558,12 +558,12 @@ def clamp_max(input, max):
 
 def maximum(input, other):
     """Elementwise maximum of two tensors (broadcasting)."""
-    return Maximum.apply(*pair(input, other))
+    return Maximum.apply(*operands(input, other))
 
 
 def minimum(input, other):
     """Elementwise minimum of two tensors (broadcasting)."""
-    return Minimum.apply(*pair(input, other))
+    return Minimum.apply(*operands(input, other))
 
 
 def where(condition, input, other):
@@ -662,13 +662,13 @@ class Remainder(Op):
 
 def remainder(input, other):
     """Elementwise ``input % other`` with the sign of ``other`` (Python's rule)."""
-    input, other = pair(input, other)
+    input, other = operands(input, other)
     return Remainder.apply(input, other)
 
 
 def floor_divide(input, other):
     """Elementwise ``input // other``, rounded down (no gradient: it is piecewise constant)."""
-    input, other = pair(input, other)
+    input, other = operands(input, other)
     return constant(xp_of(input.data).floor_divide(input.data, other.data))
 
 
@@ -678,7 +678,7 @@ def floor_divide(input, other):
 
 def _compare(ufunc_name):
     def fn(input, other):
-        input, other = pair(input, other)
+        input, other = operands(input, other)
         return constant(getattr(xp_of(input.data), ufunc_name)(input.data, other.data))
 
     fn.__name__ = ufunc_name
@@ -704,7 +704,7 @@ def logical_not(input):
 
 def _bitwise(ufunc_name, operator):
     def fn(input, other):
-        input, other = pair(input, other)
+        input, other = operands(input, other)
         for t in (input, other):
             if t.data.dtype.kind not in "iub":
                 raise TypeError(f"{ufunc_name}: expected integer or bool tensors, got dtypes "
@@ -741,7 +741,7 @@ def isfinite(input):
 
 def allclose(input, other, rtol=1e-5, atol=1e-8):
     """True when every element of the two tensors is close."""
-    input, other = pair(input, other)
+    input, other = operands(input, other)
     return bool(xp_of(input.data).allclose(input.data, other.data, rtol=rtol, atol=atol))
 
 
@@ -787,7 +787,7 @@ def tan(input):
 
 def atan2(input, other):
     """Elementwise angle (radians, in [-pi, pi]) of the point ``(other, input)`` (broadcasting)."""
-    input, other = pair(input, other)
+    input, other = operands(input, other)
     input, other = _int_to_float(input, other)
     return Atan2.apply(input, other)
 
