@@ -403,9 +403,9 @@ class ElementwiseKernel:
         return found
 
     def __call__(self, *args, size=None):
-        fn, call, outputs, write_back, _, _ = self._plan(args, size)
+        fn, call, outputs, write_back, _, copies = self._plan(args, size)
         if call[0] and call[1]:
-            fn(*call)
+            fn(*call)  # ``copies`` holds the contiguous copies the call points into until it returns
         for target, buf in write_back:
             target[...] = buf
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
@@ -446,8 +446,9 @@ class ElementwiseKernel:
 
     def _plan(self, args, size):
         """Check ``args`` and lay out the C call: ``(fn, call arguments, outputs, write-backs, indices
-        of the data pointers in the call, number of arguments copied)``; ``call[0] * call[1]`` is the
-        number of elements."""
+        of the data pointers in the call, the contiguous copies made of arguments)``; ``call[0] * call[1]``
+        is the number of elements.  The call holds raw pointers into the copies: keep the list alive
+        until the C function has returned."""
         params = self.params
         n_all = len(params)
         if len(args) != n_all:
@@ -499,7 +500,7 @@ class ElementwiseKernel:
         # Walk the elements as rows x contiguous columns: one flat row when every plain array is
         # contiguous with the full shape (the common case), else rows of the last axis.
         rows, cols, pending = 1, count, []
-        call, write_back, outputs, pointers, copies = [1, count], [], [], set(), 0
+        call, write_back, outputs, pointers, copies = [1, count], [], [], set(), []
         for p, a, st, out_type in zip(params, args, scalar_types, out_types):
             if st is not None:
                 call.append(st(a))
@@ -519,7 +520,7 @@ class ElementwiseKernel:
             if p.raw:
                 if interface["strides"] is not None and not a.flags.c_contiguous:
                     buf = np.ascontiguousarray(a)
-                    copies += 1
+                    copies.append(buf)
                     if p.is_output:
                         write_back.append((a, buf))
                     a, interface = buf, buf.__array_interface__
@@ -544,7 +545,7 @@ class ElementwiseKernel:
             stride = _row_stride(view, rows, cols)
             if stride is None:  # not (rows x contiguous columns): work on a contiguous copy
                 buf = np.ascontiguousarray(view)
-                copies += 1
+                copies.append(buf)
                 if p.is_output:
                     write_back.append((a, buf))
                 view, stride = buf, cols

@@ -87,6 +87,31 @@ def test_strided_views_raw_indexing_and_index(compiled):
     np.testing.assert_array_equal(out, np.arange(6.0))
 
 
+def test_copies_of_arguments_live_until_the_call_returns(compiled):
+    """Non-contiguous arguments are copied before the C call, which points into the copies: they must
+    outlive it.  Large copies are returned to the system when freed, so reading one after it was freed
+    gives garbage or a crash: the check runs in a child process."""
+    script = textwrap.dedent("""
+        import numpy as np
+        from minigrad import _cpu_kernels as K
+        assert K.available()
+        rng = np.random.default_rng(0)
+        plain = K.ElementwiseKernel("T x, T y", "T z", "z = x - y;", "sub_copies")
+        raw = K.ElementwiseKernel("raw T x, raw T y", "T z", "z = x[i] - y[i];", "raw_sub_copies")
+        for _ in range(20):
+            a, b = rng.standard_normal((2, 600, 500))
+            x, y = a.T, b[:, ::-1].T  # (500, 600) views: neither is rows of contiguous columns
+            np.testing.assert_array_equal(plain(x, y), x - y)
+            z = np.empty(x.size)
+            raw(x[:, ::2], y[:, ::2], z[: x.size // 2])  # raw arrays must be C-contiguous: copied
+            np.testing.assert_array_equal(z[: x.size // 2], (x[:, ::2] - y[:, ::2]).ravel())
+        print("ok")
+    """)
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(mg.__file__))))
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stdout[-2000:] + out.stderr[-2000:]
+
+
 def test_bad_calls_are_named(compiled):
     k = K.ElementwiseKernel("T x", "T y", "y = x;", "copy")
     with pytest.raises(TypeError, match="y is float32 but T is float64"):
