@@ -104,7 +104,8 @@ def _int_to_float(a, b):
 
 def add(input, other, *, alpha=1):
     """Elementwise ``input + alpha * other`` with broadcasting (either side may be a number)."""
-    if alpha != 1:
+    if alpha != 1:  # scale a tensor, not a list the caller gave (a list * 2 would repeat it)
+        input, other = operands(input, other)
         other = other * alpha
     if type(input) is not Tensor or type(other) is not Tensor or input.data.dtype is not other.data.dtype:
         input, other = operands(input, other)
@@ -113,7 +114,8 @@ def add(input, other, *, alpha=1):
 
 def sub(input, other, *, alpha=1):
     """Elementwise ``input - alpha * other`` with broadcasting (either side may be a number)."""
-    if alpha != 1:
+    if alpha != 1:  # scale a tensor, not a list the caller gave (a list * 2 would repeat it)
+        input, other = operands(input, other)
         other = other * alpha
     if type(input) is not Tensor or type(other) is not Tensor or input.data.dtype is not other.data.dtype:
         input, other = operands(input, other)
@@ -125,6 +127,12 @@ def mul(input, other):
     if type(input) is not Tensor or type(other) is not Tensor or input.data.dtype is not other.data.dtype:
         input, other = operands(input, other)
     return Mul.apply(input, other)
+
+
+def _zero_gradient(grad):
+    """The gradient of a piecewise-constant op: zeros of ``grad``'s shape (not ``grad * 0``, which is NaN
+    where ``grad`` is infinite)."""
+    return constant(xp_of(grad.data).zeros_like(grad.data))
 
 
 class RoundedDiv(Op):
@@ -141,8 +149,9 @@ class RoundedDiv(Op):
         return xp.trunc(a / b)
 
     def backward(self, grad):
-        zero = constant(xp_of(grad.data).zeros((), dtype=grad.dtype))
-        return grad * zero, grad * zero
+        zeros = _zero_gradient(grad)
+        need_a, need_b = self.needs_input_grad
+        return (zeros if need_a else None), (zeros if need_b else None)
 
 
 def div(input, other, *, rounding_mode=None):
@@ -384,8 +393,9 @@ def _shares(a, b, a_loses, b_loses):
     xp = xp_of(a)
     dtype = xp.result_type(a, b)
     tie = a == b
-    share_a = xp.where(tie, 0.5, xp.where(a_loses, 0.0, 1.0)).astype(dtype)
-    share_b = xp.where(tie, 0.5, xp.where(b_loses, 0.0, 1.0)).astype(dtype)
+    half = xp.asarray(0.5, dtype=dtype)  # a typed scalar: no float64 temporaries to cast back
+    share_a = xp.where(tie, half, ~a_loses).astype(dtype, copy=False)
+    share_b = xp.where(tie, half, ~b_loses).astype(dtype, copy=False)
     return share_a, share_b
 
 
@@ -526,8 +536,10 @@ class ClampTensor(Op):
 
     def backward(self, grad):
         zero = constant(xp_of(grad.data).zeros((), dtype=grad.dtype))
-        return (Where.apply(grad, zero, cond=self.to_x), Where.apply(grad, zero, cond=self.to_lo),
-                Where.apply(grad, zero, cond=self.to_hi))
+        need_x, need_lo, need_hi = self.needs_input_grad  # the bounds are most often constants
+        return (Where.apply(grad, zero, cond=self.to_x) if need_x else None,
+                Where.apply(grad, zero, cond=self.to_lo) if need_lo else None,
+                Where.apply(grad, zero, cond=self.to_hi) if need_hi else None)
 
 
 def clamp(input, min=None, max=None):
@@ -608,7 +620,7 @@ class Stepwise(Op):
         return self.fn(x)
 
     def backward(self, grad):
-        return grad * constant(xp_of(grad.data).zeros((), dtype=grad.dtype))
+        return _zero_gradient(grad)
 
 
 def stepwise(input, fn):
