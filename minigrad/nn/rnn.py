@@ -348,6 +348,8 @@ def lstm_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
     (4H, H), biases (4H,) or None; gates in rows in the order i, f, g, o.
     Returns ``(h', c')``.
     """
+    if not isinstance(hx, (tuple, list)) or len(hx) != 2:  # a Tensor would split into its rows
+        raise TypeError(f"lstm_cell: hx must be a tuple (h, c), got {type(hx).__name__}")
     return _cell_step(LSTM_KIND, input, tuple(hx), w_ih, w_hh, b_ih, b_hh)
 
 
@@ -373,7 +375,8 @@ def _step_masks(running, like):
     (B, 1) bool array on ``like``'s device; or None."""
     if running is None:
         return None
-    return [None if r.all() else B.to_device(r[:, None], like.device) for r in running]
+    on_device = _fused_mask(running, like)  # one copy to the device, not one per step
+    return [None if r.all() else on_device[t] for t, r in enumerate(running)]
 
 
 def _check_layer_args(name, gates, x, states, w_ih, w_hh, b_ih, b_hh):
@@ -959,8 +962,8 @@ class RNNBase(Module, metaclass=abc.ABCMeta):
         steps = x.shape[0]
         states = self._initial_states(hx, x, batched)
         empty = x.shape[1] == 0  # a batch of 0 sequences (PyTorch gives empty outputs): unrolled, no masks
-        if empty and lengths is not None and len(lengths) != 0:
-            raise ValueError(f"{type(self).__name__}: lengths has {len(lengths)} entries for a batch of 0")
+        if empty and lengths is not None:
+            check_lengths(type(self).__name__, lengths, steps, 0)
         run, running = (steps, None) if empty else self._steps_to_run(lengths, x, batched)
         if run < steps:  # steps after every sequence's end change nothing: skip them
             x = x[:run]
