@@ -248,7 +248,7 @@ class Logsumexp(Op):
         xp = xp_of(x)
         self.in_shape = x.shape
         if x.size == 0:  # log of an empty sum: -inf
-            shape = tuple(1 if i in self.dims else s for i, s in enumerate(x.shape)) if self.keepdim else \
+            shape = keepdim_shape(x.shape, self.dims) if self.keepdim else \
                 tuple(s for i, s in enumerate(x.shape) if i not in self.dims)
             return xp.full(shape, -xp.inf, dtype=x.dtype)
         m = x.max(axis=self.dims, keepdims=True)

@@ -746,6 +746,8 @@ def repeat_interleave(input, repeats, dim=None, *, output_size=None):
         raise ValueError(f"repeat_interleave: repeats must be a number or have {n} entries, got shape "
                          f"{tuple(counts.shape)}")
     counts = B.to_device(counts, "cpu")  # a few counts: the index is built on the host
+    if counts.dtype.kind not in "iu":  # a float count would be truncated
+        raise TypeError(f"repeat_interleave: repeats must be integers, got dtype {counts.dtype}")
     counts = np.broadcast_to(counts.reshape(-1) if counts.ndim else counts, (n,)).astype("int64")
     if (counts < 0).any():
         raise ValueError("repeat_interleave: repeats must be non-negative")

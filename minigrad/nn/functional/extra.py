@@ -9,7 +9,7 @@ import math
 import numbers
 
 from ...autograd.engine import Op, Tensor
-from ...ops._common import constant, xp_of
+from ...ops._common import constant, normalize_dims, xp_of
 from ...ops.pointwise import where
 from .._checks import check_float
 from .core import batch_norm
@@ -71,7 +71,7 @@ def glu(input, dim=-1):
     check_float(input, "glu")
     if input.ndim == 0:
         raise ValueError("glu: a 0-d tensor cannot be halved")
-    d = dim % input.ndim
+    (d,) = normalize_dims(dim, input.ndim)  # an out-of-range dim is an error, not wrapped around
     n = input.shape[d]
     if n % 2:
         raise ValueError(f"glu: dim {dim} of shape {tuple(input.shape)} has odd size {n}")
@@ -154,13 +154,20 @@ def _out_sizes(input, size, scale_factor, fn, recompute_scale_factor):
         sizes = (int(size),) * k if isinstance(size, numbers.Integral) else tuple(int(s) for s in size)
         if len(sizes) != k:
             raise ValueError(f"{fn}: size {size} must give {k} sizes for input shape {tuple(input.shape)}")
+        _check_out_sizes(fn, sizes, input)
         return sizes, tuple(s / n if n else 0.0 for s, n in zip(sizes, spatial)), False
     scales = (float(scale_factor),) * k if isinstance(scale_factor, numbers.Number) else \
         tuple(float(s) for s in scale_factor)
     if len(scales) != k:
         raise ValueError(f"{fn}: scale_factor {scale_factor} must give {k} factors")
     sizes = tuple(int(math.floor(n * s)) for n, s in zip(spatial, scales))
+    _check_out_sizes(fn, sizes, input)
     return sizes, scales, not recompute_scale_factor
+
+
+def _check_out_sizes(fn, sizes, input):
+    if any(s <= 0 for s in sizes):
+        raise ValueError(f"{fn}: output sizes {sizes} must be positive (input shape {tuple(input.shape)})")
 
 
 def _source_index(out_size, in_size, scale, use_scale, align_corners, mode, xp):
