@@ -437,11 +437,6 @@ def train(o, *, series=None):
     return metrics
 
 
-def _snapshot(model):
-    """A copy of the model's weights (the state dict shares memory with the live parameters)."""
-    return {k: v.clone() for k, v in model.state_dict().items()}
-
-
 def score_test_set(model, data, config, device="cpu"):
     """Test RMSE of the model, its linear path alone and the baselines (all steps, and the last step)."""
     target = data.test.y

@@ -269,7 +269,7 @@ def evaluate_stream(model, ids, chunk_len=256, device="cpu"):
     finally:
         model.train(was_training)
     nats = total / count
-    return {"nats": nats, "perplexity": math.exp(min(nats, 50.0)), "bits": nats / math.log(2), "tokens": count}
+    return {"nats": nats, "perplexity": T.perplexity(nats), "bits": nats / math.log(2), "tokens": count}
 
 
 # ----------------------------------------------------------------------------- data
@@ -481,7 +481,7 @@ def train(o, *, text=None):
         total_seconds = time.perf_counter() - start_all
         sample = model.generate(prompt, o.sample_length, temperature=o.temperature, seed=seed)
         return {"cell": cell, "level": level, "val_nats": best, "val_bits": best / math.log(2),
-                "val_perplexity": math.exp(min(best, 50.0)), "best_epoch": done.best_epoch,
+                "val_perplexity": T.perplexity(best), "best_epoch": done.best_epoch,
                 "final_val_nats": done.history.records[-1]["val_nats"] if done.history.records else None,
                 "epochs": epochs, "seed": seed,
                 "seconds_per_epoch": float(np.mean(done.epoch_times)) if done.epoch_times else None,

@@ -162,12 +162,6 @@ def sum_over_ranks(*values):
     return tuple(float(v) for v in t.numpy())
 
 
-def barrier():
-    """Wait for every rank (no-op without a group)."""
-    if world_size() > 1:
-        dist.barrier()
-
-
 class EveryRankExit(SystemExit):
     """An exit that every rank takes at the same point: nothing to abort."""
 

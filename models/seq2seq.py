@@ -633,6 +633,8 @@ def predict_from_args(args):
     model, vocab, config = load_model(args.checkpoint, args.device)
     allowed = set(CHARS)
     for s in sources:
+        if not s:
+            raise ValueError("predict seq2seq: an empty source string (give digits to reverse, or a sum)")
         bad = sorted(set(s) - allowed)
         if bad:
             raise ValueError(f"predict seq2seq: {s!r} has characters the model does not know: {bad} "

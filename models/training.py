@@ -480,7 +480,9 @@ def resume_training(path, task, config, model, optimizer, scheduler=None, genera
     state = load_checkpoint(path, device=device, task=task)
     resume = state.get("resume")
     if not isinstance(resume, dict):
-        raise CheckpointMismatchError(f"{path} holds no training state to resume from (written by an older minigrad)")
+        raise CheckpointMismatchError(f"{path} holds no training state to resume from: pass the checkpoint that "
+                                      "`minigrad train` rewrites after every epoch (not a _best one, nor one written "
+                                      "by an older minigrad)")
     saved = state["config"]
     differ = sorted(k for k in set(saved) | set(config) if k not in may_change and saved.get(k) != config.get(k))
     if differ:
@@ -562,6 +564,11 @@ def _copy_state(model):
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+def _out_of_patience(patience, monitor, epoch, best_epoch):
+    """Early stopping: ``patience`` epochs (0: never) have passed since the best one."""
+    return bool(patience and monitor is not None and epoch - best_epoch >= patience)
+
+
 def fit(model, optimizer, batches, step, evaluate, *, task, config, epochs, checkpoint, train_model=None,
         scheduler=None, scheduler_per_step=False, clip=None, after_step=None, show=None, unit="batch",
         begin_epoch=None, train_record=None,
@@ -603,15 +610,15 @@ def fit(model, optimizer, batches, step, evaluate, *, task, config, epochs, chec
     history = history if history is not None else History()
     score, best_epoch = best if best is not None else (None, 0)
     best_state = _copy_state(model) if keep == "best" else None
-    stale, first = 0, 1
+    first = 1
     kept_weights = kept_weights or (lambda: _copy_state(model))
     if resume:
         state, saved = resume_training(resume, task, config, model, optimizer, scheduler, generators, device=device,
                                        may_change=may_change)
-        if not isinstance(saved.get("best"), dict) or "stale" not in saved["extra"]:
+        if not isinstance(saved.get("best"), dict) or "trainer" not in saved["extra"]:
             raise CheckpointMismatchError(f"{resume} holds the training state of an older minigrad: it cannot be "
                                           "resumed; start the run again")
-        history, first, stale = History(state["history"]["records"]), saved["epoch"] + 1, saved["extra"]["stale"]
+        history, first = History(state["history"]["records"]), saved["epoch"] + 1
         score, best_epoch = saved["best"]["score"], saved["best"]["epoch"]
         if keep == "best":
             best_state = {k: v.detach().clone() for k, v in state["model"].items()}
@@ -627,12 +634,12 @@ def fit(model, optimizer, batches, step, evaluate, *, task, config, epochs, chec
         if epoch is not None:
             live = training_state(epoch, optimizer, scheduler, generators, best={"score": score, "epoch": best_epoch},
                                   model=model.state_dict() if keep == "best" else None,
-                                  extra={"stale": stale, "trainer": trainer_state() if trainer_state else {}})
+                                  extra={"trainer": trainer_state() if trainer_state else {}})
         save_checkpoint(checkpoint, model, config, history, optimizer, extra=saved_extra, resume=live,
                         model_state=best_state if keep == "best" else None)
 
     def one_epoch(epoch):
-        nonlocal score, best_epoch, best_state, stale, stopped
+        nonlocal score, best_epoch, best_state, stopped
         if begin_epoch is not None:
             begin_epoch()
         loss, seconds = train_epoch(train_model, batches, optimizer, step, desc=f"epoch {epoch}/{epochs}",
@@ -645,22 +652,20 @@ def fit(model, optimizer, batches, step, evaluate, *, task, config, epochs, chec
         value = record[monitor] if monitor is not None else epoch
         improved = score is None or better(value, score)
         if improved:
-            score, best_epoch, stale = value, epoch, 0
+            score, best_epoch = value, epoch
             if keep == "best":
                 best_state = kept_weights()
             if best_checkpoint is not None:
                 save_checkpoint(best_checkpoint, model, config, history, extra=dict(extra or {}, best_epoch=epoch))
-        else:
-            stale += 1
         save(epoch)
         if not quiet and describe is not None:
             print(describe(record, seconds, improved), flush=True)
-        stopped = bool(patience and monitor is not None and stale >= patience)
+        stopped = _out_of_patience(patience, monitor, epoch, best_epoch)
         if stopped and not quiet:
             print(f"no better {monitor} for {patience} epochs: stopping early", flush=True)
         return not stopped
 
-    stopped = bool(patience and monitor is not None and stale >= patience)  # a resumed run may have stopped already
+    stopped = _out_of_patience(patience, monitor, first - 1, best_epoch)  # a resumed run may have stopped already
     with blas_threads(threads if str(device) == "cpu" else None):
         if not stopped:
             run_epochs(first, epochs, one_epoch, checkpoint)

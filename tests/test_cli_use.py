@@ -52,6 +52,8 @@ def test_predict_seq2seq(tmp_path, capsys):
     assert lines[0] == f"1234 -> {S.decode_strings(model, ['1234', '56'], vocab)[0]}"
     code, _, err = _run(["predict", "seq2seq", "--checkpoint", ckpt, "12a"], capsys)
     assert code == 2 and "'a'" in err and len(err.strip().splitlines()) <= 2
+    code, _, err = _run(["predict", "seq2seq", "--checkpoint", ckpt, ""], capsys)
+    assert code == 2 and "empty source string" in err and len(err.strip().splitlines()) <= 2
 
 
 def test_predict_forecast(tmp_path, capsys, monkeypatch):
