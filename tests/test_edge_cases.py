@@ -59,3 +59,12 @@ def test_glu_repeat_interleave_interpolate_refuse_bad_arguments():
     for kwargs in ({"size": 0}, {"scale_factor": 0.1}):
         with pytest.raises(ValueError, match=r"interpolate: output sizes \(0,\) must be positive"):
             F.interpolate(mg.randn(1, 1, 4), **kwargs)
+
+
+@pytest.mark.parametrize("fn, name", [(lambda a, b: a < b, "less"), (mg.eq, "equal"),
+                                      (mg.floor_divide, "floor_divide"), (mg.logical_and, "logical_and")])
+def test_ops_outside_the_graph_name_shapes_that_do_not_broadcast(fn, name):
+    with pytest.raises(ValueError, match=rf"{name}: shapes \(2,\) and \(3,\) cannot be broadcast together"):
+        fn(mg.ones(2), mg.ones(3))
+    with pytest.raises(ValueError, match=r"bitwise_and: shapes \(2,\) and \(3,\)"):
+        mg.tensor([1, 2]) & mg.tensor([1, 2, 3])

@@ -5,6 +5,7 @@ to the input's shape.
 """
 from __future__ import annotations
 
+from ..autograd import errors
 from ..autograd.engine import Op, Tensor
 from ._common import constant, lift, operands, xp_of
 
@@ -678,10 +679,19 @@ def remainder(input, other):
     return Remainder.apply(input, other)
 
 
+def _elementwise_constant(ufunc_name, input, other):
+    """``ufunc(input, other)`` on the arrays, as a tensor outside the graph; a shape or dtype mismatch is
+    named as the ops' errors are (these do not go through ``Op.apply``)."""
+    try:
+        return constant(getattr(xp_of(input.data), ufunc_name)(input.data, other.data))
+    except (ValueError, TypeError) as err:
+        raise errors.explain(ufunc_name, (input, other), err) from None
+
+
 def floor_divide(input, other):
     """Elementwise ``input // other``, rounded down (no gradient: it is piecewise constant)."""
     input, other = operands(input, other)
-    return constant(xp_of(input.data).floor_divide(input.data, other.data))
+    return _elementwise_constant("floor_divide", input, other)
 
 
 # ----------------------------------------------------------------------------- comparisons and logic
@@ -691,7 +701,7 @@ def floor_divide(input, other):
 def _compare(ufunc_name):
     def fn(input, other):
         input, other = operands(input, other)
-        return constant(getattr(xp_of(input.data), ufunc_name)(input.data, other.data))
+        return _elementwise_constant(ufunc_name, input, other)
 
     fn.__name__ = ufunc_name
     fn.__doc__ = f"Elementwise ``{ufunc_name}`` as a boolean tensor (no gradient)."
@@ -721,7 +731,7 @@ def _bitwise(ufunc_name, operator):
             if t.data.dtype.kind not in "iub":
                 raise TypeError(f"{ufunc_name}: expected integer or bool tensors, got dtypes "
                                 f"{input.dtype} and {other.dtype}")
-        return constant(getattr(xp_of(input.data), ufunc_name)(input.data, other.data))
+        return _elementwise_constant(ufunc_name, input, other)
 
     fn.__name__ = ufunc_name
     fn.__doc__ = (f"Elementwise ``{ufunc_name}`` of integer or bool tensors (``{operator}``): bit by bit for "
