@@ -12,7 +12,7 @@ from ...autograd.engine import Op, Tensor
 from ...ops._common import constant, normalize_dims, xp_of
 from ...ops.pointwise import where
 from .._checks import check_float
-from .core import batch_norm
+from .core import batch_norm, layer_norm
 from .conv import _adaptive_pool_matrix, conv_transpose2d
 
 __all__ = ["hardtanh", "relu6", "selu", "celu", "glu", "mish", "group_norm", "instance_norm", "interpolate",
@@ -102,11 +102,8 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     if input.data.size == 0:
         out = input.clone()
     else:
-        grouped = input.reshape(n, num_groups, -1)
-        mean = grouped.mean(-1, keepdim=True)
-        centered = grouped - mean
-        var = (centered * centered).mean(-1, keepdim=True)
-        out = (centered * (var + float(eps)).rsqrt()).reshape(input.shape)
+        grouped = input.reshape(n, num_groups, -1)  # each group is a layer norm over its values
+        out = layer_norm(grouped, (grouped.shape[-1],), eps=eps).reshape(input.shape)
     view = (1, c) + (1,) * (input.ndim - 2)
     if weight is not None:
         out = out * weight.reshape(view)
