@@ -492,13 +492,19 @@ def _failures(results):
 
 @pytest.mark.parametrize("key", sorted(MAPPED))
 def test_sample_inputs(key):
-    failures = _failures(run_op(key, "sample"))
+    results = run_op(key, "sample")
+    if not results:  # no dtype this suite runs (float64, int64, bool) is supported: nothing was checked
+        pytest.skip(f"{key}: PyTorch has no sample inputs here in float64, int64 or bool")
+    failures = _failures(results)
     assert not failures, f"{key}: {len(failures)} samples\n" + "\n".join(failures[:8])
 
 
 @pytest.mark.parametrize("key", sorted(MAPPED))
 def test_reference_inputs(key):
-    failures = _failures(run_op(key, "reference"))
+    results = run_op(key, "reference")
+    if not results:  # no dtype this suite runs (float64, int64, bool) is supported: nothing was checked
+        pytest.skip(f"{key}: PyTorch has no reference inputs here in float64, int64 or bool")
+    failures = _failures(results)
     assert not failures, f"{key}: {len(failures)} samples\n" + "\n".join(failures[:8])
 
 
