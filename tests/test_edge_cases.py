@@ -68,3 +68,10 @@ def test_ops_outside_the_graph_name_shapes_that_do_not_broadcast(fn, name):
         fn(mg.ones(2), mg.ones(3))
     with pytest.raises(ValueError, match=r"bitwise_and: shapes \(2,\) and \(3,\)"):
         mg.tensor([1, 2]) & mg.tensor([1, 2, 3])
+
+
+def test_instance_norm_names_the_shapes_the_caller_passed():
+    with pytest.raises(ValueError, match=r"instance_norm: running_mean must have shape \(4,\), got \(3,\)"):
+        F.instance_norm(mg.randn(2, 4, 3), mg.zeros(3), mg.ones(3))
+    with pytest.raises(ValueError, match=r"instance_norm: weight must have shape \(4,\), got \(3,\)"):
+        F.instance_norm(mg.randn(2, 4, 3), weight=mg.ones(3))

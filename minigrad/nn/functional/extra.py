@@ -87,6 +87,13 @@ def mish(input, inplace=False):
     return input * softplus(input).tanh()
 
 
+def _check_per_channel(fn, channels, **params):
+    """Per-channel parameters (weight, bias, running statistics) must have shape (C,)."""
+    for name, p in params.items():
+        if p is not None and tuple(p.shape) != (channels,):
+            raise ValueError(f"{fn}: {name} must have shape ({channels},), got {tuple(p.shape)}")
+
+
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     """Normalise each group of ``C / num_groups`` channels of each sample to zero mean and unit variance,
     then scale and shift per channel.  Shapes: input (N, C, *), weight/bias (C,) -> like input."""
@@ -96,9 +103,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     n, c = input.shape[:2]
     if num_groups <= 0 or c % num_groups:
         raise ValueError(f"group_norm: {c} channels cannot be split into {num_groups} groups")
-    for name, p in (("weight", weight), ("bias", bias)):
-        if p is not None and tuple(p.shape) != (c,):
-            raise ValueError(f"group_norm: {name} must have shape ({c},), got {tuple(p.shape)}")
+    _check_per_channel("group_norm", c, weight=weight, bias=bias)
     if input.data.size == 0:
         out = input.clone()
     else:
@@ -123,6 +128,9 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     if input.ndim < 3:
         raise ValueError(f"instance_norm: expected an input of shape (N, C, L, ...), got {tuple(input.shape)}")
     n, c = input.shape[:2]
+    # checked here: the folded tensors below have shapes the caller never passed
+    _check_per_channel("instance_norm", c, weight=weight, bias=bias, running_mean=running_mean,
+                       running_var=running_var)
     if not use_input_stats:
         return batch_norm(input, running_mean, running_var, weight, bias, False, momentum, eps)
     # Each (sample, channel) pair is one channel of a batch-norm over a batch of one.
