@@ -468,7 +468,7 @@ class LSTMLayerOp(_RecurrentLayerOp):
                 _sigmoid_(g_t[:, :2 * hidden])  # i, f
                 xp.tanh(g_t[:, 2 * hidden:3 * hidden], out=g_t[:, 2 * hidden:3 * hidden])  # g
                 _sigmoid_(g_t[:, 3 * hidden:])  # o
-                i, f, g, o = (g_t[:, k * hidden:(k + 1) * hidden] for k in range(4))
+                i, f, g, o = _blocks(g_t, 4)
                 c = c_out[t]
                 xp.multiply(f, c_in[t], out=c)  # c_t = f c_{t-1} + i g
                 xp.multiply(i, g, out=scratch)
@@ -511,8 +511,8 @@ class LSTMLayerOp(_RecurrentLayerOp):
             if kernel is not None:
                 kernel(t)
             else:
-                i, f, g, o = (gates[t][:, k * hidden:(k + 1) * hidden] for k in range(4))
-                di, df, dg, do = (d[:, k * hidden:(k + 1) * hidden] for k in range(4))
+                i, f, g, o = _blocks(gates[t], 4)
+                di, df, dg, do = _blocks(d, 4)
                 tc = tanh_c[t]
                 xp.multiply(tc, tc, out=scratch)  # dc += dh * o * (1 - tanh(c)^2)
                 xp.subtract(1.0, scratch, out=scratch)
@@ -620,7 +620,7 @@ class GRULayerOp(_RecurrentLayerOp):
                 rz = a[:, :h2]
                 rz += recurrent[:, :h2]
                 _sigmoid_(rz)
-                r, z, n = a[:, :hidden], a[:, hidden:h2], a[:, h2:]
+                r, z, n = _blocks(a, 3)
                 if b_hn is None:
                     xp.copyto(hn[t], recurrent[:, h2:])
                 else:
@@ -650,7 +650,7 @@ class GRULayerOp(_RecurrentLayerOp):
             rz = a[:, :h2]
             rz += rz_recurrent
             _sigmoid_(rz)
-            r, z, n = a[:, :hidden], a[:, hidden:h2], a[:, h2:]
+            r, z, n = _blocks(a, 3)
             xp.multiply(r, h_in[t], out=rh[t])  # n = tanh(i_n + (r * h) W_hn^T + b_hn)
             xp.matmul(rh[t], w_hn_t, out=hn)
             n += hn
@@ -692,8 +692,8 @@ class GRULayerOp(_RecurrentLayerOp):
             if kernel is not None:
                 kernel(t)
             else:
-                r, z, n = gates[t][:, :hidden], gates[t][:, hidden:h2], gates[t][:, h2:]
-                dr, dz, dn = dgi[t][:, :hidden], dgi[t][:, hidden:h2], dgi[t][:, h2:]
+                r, z, n = _blocks(gates[t], 3)
+                dr, dz, dn = _blocks(dgi[t], 3)
                 xp.multiply(n, n, out=scratch)  # dn = dh * (1 - z) * (1 - n^2)
                 xp.subtract(1.0, scratch, out=scratch)
                 scratch *= dh
