@@ -290,7 +290,8 @@ def _scatter_src(input, src, idx_shape):
     return value.expand(*idx_shape)
 
 
-def _scatter(fn, op, input, dim, index, src, reduce=None):
+def _scatter(fn, apply, input, dim, index, src, reduce=None):
+    """Check and lay out a scatter; ``apply(input, src, positions, index_shape)`` makes the result."""
     if reduce is not None:
         raise ValueError(f"{fn}: reduce={reduce!r} is not supported; use scatter_add or scatter_reduce")
     (d,) = normalize_dims(dim, input.ndim) if input.ndim else (0,)
@@ -303,12 +304,12 @@ def _scatter(fn, op, input, dim, index, src, reduce=None):
             raise IndexError(f"{fn}: index {int(idx)} is out of range for a 0-d input")
         shaped_input, shaped_src, idx = input.reshape(1), src.reshape(-1)[:1] if src.ndim else src.reshape(1), \
             idx.reshape(1) * 0
-        out = _scatter(fn, op, shaped_input, 0, constant(idx), shaped_src)
+        out = _scatter(fn, apply, shaped_input, 0, constant(idx), shaped_src)
         return out.reshape(())
     idx = _check_scatter(fn, input, d, idx, src.shape)
     xp = xp_of(input.data)
     positions = _scatter_positions(input.shape, d, idx, xp)
-    return op.apply(input, src, positions=positions, index_shape=idx.shape)
+    return apply(input, src, positions=positions, index_shape=idx.shape)
 
 
 def _scatter_add_op(input, src, positions, index_shape):
@@ -320,18 +321,10 @@ def _scatter_add_op(input, src, positions, index_shape):
     return input + added
 
 
-class _ScatterAdd:
-    """``apply`` in the form ``_scatter`` calls, for the composite scatter-add."""
-
-    @staticmethod
-    def apply(input, src, positions, index_shape):
-        return _scatter_add_op(input, src, positions, index_shape)
-
-
 def scatter_add(input, dim, index, src):
     """``out = input`` with ``out[i][index[i][j]] += src[i][j]`` for ``dim=1`` (any dim); repeated
     indices add up.  Differentiable in ``input`` and ``src``."""
-    return _scatter("scatter_add", _ScatterAdd, input, dim, index, src)
+    return _scatter("scatter_add", _scatter_add_op, input, dim, index, src)
 
 
 def scatter(input, dim, index, src=None, *, value=None, reduce=None):
@@ -342,7 +335,7 @@ def scatter(input, dim, index, src=None, *, value=None, reduce=None):
         src = value
     if src is None:
         raise TypeError("scatter: give src (a tensor or a number) or value=")
-    return _scatter("scatter", Scatter, input, dim, index, src, reduce)
+    return _scatter("scatter", Scatter.apply, input, dim, index, src, reduce)
 
 
 def index_add(input, dim, index, source, *, alpha=1):
